@@ -1,0 +1,1 @@
+"""Benchmarks; ``python -m bench`` runs them and appends to ``bench/RESULTS.md``."""

@@ -1,0 +1,3 @@
+"""Dash apps for supervisors, planners and analysts, composing the other packages."""
+
+__all__: list[str] = []

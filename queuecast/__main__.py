@@ -1,0 +1,3 @@
+from queuecast.cli import main
+
+main()

@@ -1,0 +1,326 @@
+"""The ``queuecast`` command: one entry point whose sub-commands each package extends."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import msgspec
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ingest.contract import Topic, decode_event, encode_event
+from ingest.contract.codec import InvalidEventError
+from ingest.contract.schema import export_schemas, stale_schemas
+from ingest.log import EventLog, LogError, open_log
+from queuecast.config import ConfigError, Settings, load_settings
+from queuecast.logs import configure_logging
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="queuecast",
+    help="Event-sourced call-center analytics and workforce management.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+events_app = typer.Typer(help="Validate, produce, tail and replay contract events.",
+                         no_args_is_help=True)
+app.add_typer(events_app, name="events")
+
+err = Console(stderr=True, soft_wrap=True)
+DOCS_EVENTS = Path("docs/events")
+
+
+class _State:
+    config: Path | None = None
+
+
+def settings() -> Settings:
+    """The effective settings; a bad setting ends the command with its message."""
+    try:
+        loaded = load_settings(_State.config)
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    configure_logging(loaded.logging)
+    return loaded
+
+
+def open_event_log(current: Settings) -> EventLog:
+    """The event log the settings name, with a clear message if it cannot be opened."""
+    partitions = {Topic(name): n for name, n in current.event_log.partitions.counts().items()}
+    try:
+        return open_log(
+            current.event_log.url, home=current.home_path,
+            namespace=current.event_log.namespace, partitions=partitions,
+            options=current.event_log.transport_options(),
+        )
+    except (LogError, ValueError, TypeError) as exc:
+        err.print(f"[red]cannot open the event log {current.event_log.url}:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+@contextmanager
+def progress(description: str, total: int | None = None) -> Iterator[tuple[Progress, int]]:
+    """A progress bar on stderr (hidden when stderr is not a terminal)."""
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err, transient=True, disable=not err.is_terminal,
+    ) as bar:
+        yield bar, bar.add_task(description, total=total)
+
+
+@app.callback()
+def _root(
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Config file (TOML).", exists=True,
+                                  dir_okay=False)
+    ] = None,
+) -> None:
+    _State.config = config
+
+
+@app.command("config")
+def show_config() -> None:
+    """Print the effective settings (file plus environment) as JSON."""
+    typer.echo(json.dumps(msgspec.to_builtins(settings()), indent=2))
+
+
+@events_app.command("validate")
+def validate(
+    file: Annotated[Path, typer.Argument(help="JSON-lines file of events.", exists=True,
+                                         dir_okay=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Check every line of FILE against the contract; exit 1 if any line is invalid."""
+    valid = 0
+    invalid: list[dict[str, object]] = []
+    with file.open("rb") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                decode_event(line)
+                valid += 1
+            except InvalidEventError as exc:
+                invalid.append({"line": number, "reason": exc.reason})
+    if as_json:
+        typer.echo(json.dumps({"valid": valid, "invalid": len(invalid), "errors": invalid}))
+    else:
+        for problem in invalid:
+            typer.echo(f"{file}:{problem['line']}: {problem['reason']}")
+        typer.echo(f"{valid} valid, {len(invalid)} invalid")
+    if invalid:
+        raise typer.Exit(1)
+
+
+@events_app.command("produce")
+def produce(
+    file: Annotated[Path, typer.Argument(help="JSON-lines file of events.", exists=True,
+                                         dir_okay=False)],
+    origin: Annotated[str, typer.Option(help="Label of this producer in dead letters.")] = "cli",
+) -> None:
+    """Append the events of FILE to the log; invalid lines go to the dead-letter topic."""
+    with open_event_log(settings()) as log, file.open("rb") as lines:
+        records = (line.rstrip(b"\r\n") for line in lines if line.strip())
+        report = log.produce_raw(records, origin=origin)
+    for rejection in report.rejected:
+        typer.echo(f"record {rejection.index + 1}: dead-lettered: {rejection.reason}")
+    typer.echo(f"{report.accepted} appended, {report.dead_lettered} dead-lettered")
+
+
+def _topic(name: str) -> Topic:
+    try:
+        return Topic(name.removeprefix("queuecast."))
+    except ValueError:
+        raise typer.BadParameter(
+            f"unknown topic {name!r}; choose from {', '.join(t.value for t in Topic)}"
+        ) from None
+
+
+@events_app.command("tail")
+def tail(
+    topic: Annotated[str, typer.Argument(help="calls, agents, tickets, wfm or deadletter.")],
+    group: Annotated[str | None, typer.Option(help="Consume as this group, committing.")] = None,
+    from_beginning: Annotated[bool, typer.Option("--from-beginning")] = False,
+    limit: Annotated[int | None, typer.Option("--max", help="Stop after N records.")] = None,
+    idle: Annotated[float | None, typer.Option(help="Stop after N seconds with nothing new.")]
+    = None,
+) -> None:
+    """Print records of TOPIC as JSON lines as they arrive (dead letters with their reason)."""
+    chosen = _topic(topic)
+    start = "earliest" if from_beginning else "latest"
+    seen = 0
+    with open_event_log(settings()) as log:
+        consumer = (
+            log.dead_letters(group=group, start=start) if chosen is Topic.DEADLETTER
+            else log.consumer(group=group, topics=[chosen], start=start)
+        )
+        with consumer:
+            try:
+                while limit is None or seen < limit:
+                    batch = consumer.poll(max_events=1000,
+                                          timeout=idle if idle is not None else 1.0)
+                    if not batch and idle is not None:
+                        break
+                    for item in batch[: None if limit is None else limit - seen]:
+                        typer.echo(_render(item))
+                        seen += 1
+                    if group is not None:
+                        consumer.commit()
+            except KeyboardInterrupt:
+                pass
+
+
+def _render(item: object) -> str:
+    from ingest.log import DeadLetter, Delivery
+
+    if isinstance(item, Delivery):
+        return encode_event(item.event).decode()
+    assert isinstance(item, DeadLetter)
+    return json.dumps({
+        "reason": item.reason, "stage": item.stage, "origin": item.origin,
+        "origin_partition": item.origin_partition, "origin_offset": item.origin_offset,
+        "dead_lettered_at": item.dead_lettered_at.isoformat(),
+        "original": item.original.decode("utf-8", "backslashreplace"),
+    }, ensure_ascii=False)
+
+
+@events_app.command("replay")
+def replay(
+    topics: Annotated[list[str] | None, typer.Option("--topic", help="Repeatable.")] = None,
+    event_type: Annotated[list[str] | None, typer.Option("--type", help="Repeatable.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write JSON lines here, not stdout.")] = None,
+    idle: Annotated[float, typer.Option(help="Seconds with nothing new that end it.")] = 2.0,
+) -> None:
+    """Read the log from the beginning and write its events as JSON lines, with counts."""
+    chosen = [_topic(t) for t in topics] if topics else [
+        Topic.CALLS, Topic.AGENTS, Topic.TICKETS, Topic.WFM
+    ]
+    wanted = set(event_type or ())
+    counts: Counter[str] = Counter()
+    sink = out.open("wb") if out else sys.stdout.buffer
+    try:
+        with (
+            open_event_log(settings()) as log,
+            log.consumer(group=None, topics=chosen) as consumer,
+            progress("replaying") as (bar, task),
+        ):
+            for batch in consumer.drain(idle=idle):
+                for delivery in batch:
+                    if wanted and delivery.event.type not in wanted:
+                        continue
+                    counts[delivery.event.type] += 1
+                    sink.write(encode_event(delivery.event) + b"\n")
+                bar.advance(task, len(batch))
+    finally:
+        if out:
+            sink.close()
+        else:
+            sink.flush()
+    err.print(f"replayed {sum(counts.values())} events: "
+              + ", ".join(f"{t} {n}" for t, n in sorted(counts.items())))
+
+
+@events_app.command("dead-letters")
+def dead_letters(
+    limit: Annotated[int, typer.Option("--max", help="Show at most N.")] = 100,
+    idle: Annotated[float, typer.Option(help="Seconds with nothing new that end it.")] = 1.0,
+) -> None:
+    """List dead letters from the beginning with their reasons, as JSON lines."""
+    shown = 0
+    with open_event_log(settings()) as log, log.dead_letters() as consumer:
+        for batch in consumer.drain(idle=idle, max_events=limit):
+            for letter in batch[: limit - shown]:
+                typer.echo(_render(letter))
+                shown += 1
+            if shown >= limit:
+                break
+
+
+@events_app.command("schema")
+def schema(
+    out: Annotated[Path, typer.Option(help="Folder of the schemas.")] = DOCS_EVENTS,
+    check: Annotated[bool, typer.Option(help="Only check they are up to date.")] = False,
+) -> None:
+    """Export the JSON Schema of every event type (``--check``: exit 1 if any is stale)."""
+    if check:
+        stale = stale_schemas(out)
+        for name in stale:
+            typer.echo(f"stale or missing: {out / name}")
+        if stale:
+            typer.echo("run `queuecast events schema` and commit docs/events/")
+            raise typer.Exit(1)
+        typer.echo("event schemas are up to date")
+        return
+    written = export_schemas(out)
+    typer.echo(f"wrote {len(written)} schema files under {out}")
+
+
+def main() -> None:
+    """Entry point of the ``queuecast`` console script."""
+    app()
+
+
+def _tally_table(tally: object) -> Table:
+    from queuecast.demo import Tally
+
+    assert isinstance(tally, Tally)
+    table = Table(title=f"queuecast live: {tally.events} events, up to "
+                  f"{tally.last_event_at:%H:%M:%S}" if tally.last_event_at else "queuecast live")
+    for column in ("queue", "offered", "answered", "abandoned", "SL 20s", "ASA s"):
+        table.add_column(column, justify="left" if column == "queue" else "right")
+    for name, counts in sorted(tally.queues.items()):
+        sl, asa = counts.service_level, counts.asa_s
+        table.add_row(name, str(counts.offered), str(counts.answered), str(counts.abandoned),
+                      "-" if sl is None else f"{sl:.1%}", "-" if asa is None else f"{asa:.1f}")
+    states = Counter(tally.agent_states.values())
+    table.caption = "agents: " + ", ".join(f"{s} {n}" for s, n in sorted(states.items()))
+    return table
+
+
+@app.command("demo")
+def demo(
+    hours: Annotated[float, typer.Option(help="Simulated hours of traffic.")] = 1.0,
+    speed: Annotated[float, typer.Option(help="Simulated seconds per real second.")] = 360.0,
+    seed: Annotated[int, typer.Option(help="Random seed of the traffic.")] = 7,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the final counts as JSON.")]
+    = False,
+) -> None:
+    """Simulate inbound traffic into the event log and show live queue counts from it."""
+    from queuecast.demo import run_demo
+
+    current = settings()
+    out = Console()
+    err.print(f"event log: {current.event_log.url} under {current.home_path}")
+    with open_event_log(current) as log, Live(console=out, auto_refresh=False,
+                                              transient=as_json) as live:
+        tally = run_demo(log, hours=hours, speed=speed, seed=seed,
+                         on_update=lambda t: live.update(_tally_table(t), refresh=True))
+    if as_json:
+        typer.echo(json.dumps({
+            "events": tally.events,
+            "queues": {name: {"offered": c.offered, "answered": c.answered,
+                              "abandoned": c.abandoned, "service_level": c.service_level,
+                              "asa": c.asa_s} for name, c in sorted(tally.queues.items())},
+        }))
+
+
+@app.command("broker")
+def broker(
+    port: Annotated[int | None, typer.Option(help="Port on 127.0.0.1 (default: a free one).")]
+    = None,
+) -> None:
+    """Run the Tansu Kafka-protocol broker for development until Ctrl-C."""
+    from ingest.tansu import main as tansu_main
+
+    tansu_main(["--port", str(port)] if port else [])

@@ -1,0 +1,161 @@
+"""Settings from a TOML file plus ``QUEUECAST_*`` environment variables.
+
+Precedence, lowest first: built-in defaults, the config file, environment variables.
+The file is ``--config``, else ``$QUEUECAST_CONFIG``, else ``./queuecast.toml``, else
+``$QUEUECAST_HOME/queuecast.toml`` (the first that exists). Any setting can come from
+the environment as ``QUEUECAST_SECTION__KEY`` (e.g. ``QUEUECAST_EVENT_LOG__URL``);
+``QUEUECAST_HOME``, ``QUEUECAST_EVENT_LOG`` and ``QUEUECAST_LOG_LEVEL`` are short forms.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+__all__ = [
+    "ConfigError",
+    "EventLogSettings",
+    "LoggingSettings",
+    "PartitionSettings",
+    "Settings",
+    "load_settings",
+]
+
+_PREFIX = "QUEUECAST_"
+_SHORT_FORMS = {
+    "QUEUECAST_HOME": ("home",),
+    "QUEUECAST_EVENT_LOG": ("event_log", "url"),
+    "QUEUECAST_LOG_LEVEL": ("logging", "level"),
+    "QUEUECAST_LOG_FORMAT": ("logging", "format"),
+}
+
+
+class ConfigError(ValueError):
+    """A setting is missing, misspelt or of the wrong type; the message names it."""
+
+
+class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class PartitionSettings(_Section, frozen=True, kw_only=True):
+    """Partition counts used when topics are created (existing topics keep theirs)."""
+
+    calls: int | None = None
+    agents: int | None = None
+    tickets: int | None = None
+    wfm: int | None = None
+    deadletter: int | None = None
+
+    def counts(self) -> dict[str, int]:
+        """The counts that were set, by logical topic name."""
+        return {k: v for k, v in msgspec.structs.asdict(self).items() if v is not None}
+
+
+class EventLogSettings(_Section, frozen=True, kw_only=True):
+    """Where events are stored: ``embedded`` (default) or ``kafka://host:port``."""
+
+    url: str = "embedded"
+    namespace: str = "queuecast"
+    partitions: PartitionSettings = msgspec.field(default_factory=PartitionSettings)
+    embedded: dict[str, Any] = msgspec.field(default_factory=dict)
+    """Options of the embedded transport, e.g. ``durability = "power"``."""
+    kafka: dict[str, Any] = msgspec.field(default_factory=dict)
+    """Options of the Kafka transport, e.g. ``session_timeout_ms = 10000``."""
+
+    def transport_options(self) -> dict[str, Any]:
+        """The options section that matches ``url``."""
+        return dict(self.kafka if self.url.startswith("kafka://") else self.embedded)
+
+
+class LoggingSettings(_Section, frozen=True, kw_only=True):
+    """Structured logging: JSON lines by default, or coloured key=value for a console."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["json", "console"] = "json"
+
+
+def _default_home(env: Mapping[str, str]) -> str:
+    data = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return str(Path(data) / "queuecast")
+
+
+class Settings(_Section, frozen=True, kw_only=True):
+    """All of queuecast's settings; every piece of local state lives under ``home``."""
+
+    home: str
+    event_log: EventLogSettings = msgspec.field(default_factory=EventLogSettings)
+    logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
+    source: str | None = None
+    """The config file these settings were read from, if any."""
+
+    @property
+    def home_path(self) -> Path:
+        """``home`` as an absolute path, created if missing."""
+        path = Path(self.home).expanduser().resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def _config_file(explicit: Path | None, env: Mapping[str, str]) -> Path | None:
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"config file {explicit} does not exist")
+        return explicit
+    if named := env.get("QUEUECAST_CONFIG"):
+        path = Path(named).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"QUEUECAST_CONFIG names {path}, which does not exist")
+        return path
+    candidates = [Path("queuecast.toml")]
+    if home := env.get("QUEUECAST_HOME"):
+        candidates.append(Path(home).expanduser() / "queuecast.toml")
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def _set(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    for part in path[:-1]:
+        node = tree.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{'.'.join(path)}: {part} is a value, not a section")
+        tree = node
+    tree[path[-1]] = value
+
+
+def _env_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def load_settings(
+    config: Path | None = None, *, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Read settings from the config file and the environment (``os.environ`` by default)."""
+    env = os.environ if env is None else env
+    path = _config_file(config, env)
+    tree: dict[str, Any] = {}
+    if path is not None:
+        try:
+            tree = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        tree["source"] = str(path)
+    for name, value in env.items():
+        if name in _SHORT_FORMS:
+            _set(tree, _SHORT_FORMS[name], value)
+        elif name.startswith(_PREFIX) and "__" in name:
+            keys = tuple(k.lower() for k in name.removeprefix(_PREFIX).split("__"))
+            _set(tree, keys, _env_value(value))
+    tree.setdefault("home", _default_home(env))
+    try:
+        return msgspec.convert(tree, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        where = f" in {path}" if path else ""
+        raise ConfigError(f"invalid setting{where} or QUEUECAST_* variable: {exc}") from None

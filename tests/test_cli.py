@@ -1,0 +1,131 @@
+"""The operator command on the embedded log, end to end through the real log."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ingest.contract import CallAbandoned, CallAnswered, CallOffered, encode_event
+from ingest.sample import sample_traffic
+from queuecast.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "home"
+    monkeypatch.setenv("QUEUECAST_HOME", str(folder))
+    monkeypatch.setenv("QUEUECAST_LOG_LEVEL", "ERROR")
+    monkeypatch.chdir(tmp_path)
+    return folder
+
+
+@pytest.fixture
+def lines(tmp_path: Path) -> Path:
+    """Six events, the third and fifth lines broken."""
+    traffic = list(sample_traffic(start=datetime(2026, 3, 2, tzinfo=UTC), hours=0.1))
+    calls = [e for e in traffic if e.type.startswith("call.")]
+    events = traffic[:2] + calls[:2]
+    rows = [encode_event(e).decode() for e in events]
+    rows.insert(2, '{"type": "call.offered"}')
+    rows.insert(4, "garbage")
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(rows) + "\n\n")
+    return path
+
+
+def test_validate_reports_line_numbers_and_reasons(lines: Path) -> None:
+    result = runner.invoke(app, ["events", "validate", str(lines)])
+    assert result.exit_code == 1
+    assert f"{lines}:3: envelope: Object missing required field `schema_version`" in result.output
+    assert f"{lines}:5: not valid JSON" in result.output
+    assert result.output.strip().endswith("4 valid, 2 invalid")
+    as_json = json.loads(runner.invoke(app, ["events", "validate", str(lines), "--json"]).output)
+    assert as_json["valid"] == 4
+    assert [e["line"] for e in as_json["errors"]] == [3, 5]
+
+
+def test_validate_accepts_a_clean_file(tmp_path: Path) -> None:
+    path = tmp_path / "ok.jsonl"
+    path.write_bytes(b"\n".join(encode_event(e) for e in sample_traffic(hours=0.05)))
+    result = runner.invoke(app, ["events", "validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "0 invalid" in result.output
+
+
+def test_produce_replay_tail_and_dead_letters(home: Path, lines: Path, tmp_path: Path) -> None:
+    produced = runner.invoke(app, ["events", "produce", str(lines), "--origin", "test"])
+    assert produced.exit_code == 0, produced.output
+    assert "4 appended, 2 dead-lettered" in produced.output
+    assert (home / "eventlog" / "events.sqlite3").is_file()
+
+    out = tmp_path / "replayed.jsonl"
+    replayed = runner.invoke(app, ["events", "replay", "--out", str(out), "--idle", "0.3"])
+    assert replayed.exit_code == 0, replayed.output
+    originals = [json.loads(x) for x in lines.read_text().splitlines() if x.startswith("{")]
+    expected_ids = sorted(e["id"] for e in originals if "id" in e)
+    assert sorted(json.loads(x)["id"] for x in out.read_text().splitlines()) == expected_ids
+
+    tail = runner.invoke(app, ["events", "tail", "agents", "--from-beginning", "--idle", "0.3"])
+    assert tail.exit_code == 0, tail.output
+    agent_ids = [e["id"] for e in originals if e["type"].startswith("agent.")]
+    assert agent_ids
+    assert [json.loads(x)["id"] for x in tail.output.splitlines()] == agent_ids
+
+    dead = runner.invoke(app, ["events", "dead-letters", "--idle", "0.3"])
+    letters = [json.loads(x) for x in dead.output.splitlines()]
+    assert [(d["original"], d["origin"], d["stage"]) for d in letters] == [
+        ('{"type": "call.offered"}', "test", "produce"), ("garbage", "test", "produce")
+    ]
+    assert letters[1]["reason"].startswith("not valid JSON")
+
+
+def test_unknown_topic_and_bad_event_log_url(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = runner.invoke(app, ["events", "tail", "cals"])
+    assert result.exit_code == 2
+    assert "unknown topic 'cals'" in result.output
+    monkeypatch.setenv("QUEUECAST_EVENT_LOG", "rabbitmq://x")
+    result = runner.invoke(app, ["events", "replay"])
+    assert result.exit_code == 2
+    assert "is not understood; use 'embedded'" in result.output
+
+
+def test_schema_check_finds_stale_files(tmp_path: Path) -> None:
+    check = ["events", "schema", "--check", "--out", str(tmp_path)]
+    stale = runner.invoke(app, check)
+    assert stale.exit_code == 1
+    assert "stale or missing" in stale.output
+    assert runner.invoke(app, ["events", "schema", "--out", str(tmp_path)]).exit_code == 0
+    checked = runner.invoke(app, check)
+    assert checked.exit_code == 0
+    assert "up to date" in checked.output
+
+
+def test_demo_counts_equal_a_direct_count_of_the_traffic(home: Path) -> None:
+    result = runner.invoke(app, ["demo", "--hours", "0.25", "--speed", "7200", "--seed", "5",
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    expected: Counter[tuple[str, str]] = Counter()
+    waits: dict[str, list[float]] = {}
+    for event in sample_traffic(hours=0.25, seed=5):
+        p = event.payload
+        if isinstance(p, CallOffered):
+            expected[(p.entry or "", "offered")] += 1
+        elif isinstance(p, CallAnswered):
+            expected[(p.queue or "", "answered")] += 1
+            waits.setdefault(p.queue or "", []).append(p.wait_s)
+        elif isinstance(p, CallAbandoned):
+            expected[(p.queue or "", "abandoned")] += 1
+    for queue, counts in summary["queues"].items():
+        for kind in ("offered", "answered", "abandoned"):
+            assert counts[kind] == expected[(queue, kind)], (queue, kind)
+        assert counts["offered"] == counts["answered"] + counts["abandoned"]
+        assert counts["asa"] == pytest.approx(sum(waits[queue]) / len(waits[queue]))
+    assert set(summary["queues"]) == {"sales", "support", "billing"}
