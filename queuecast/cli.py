@@ -247,6 +247,19 @@ def dead_letters(
                 break
 
 
+@events_app.command("retention")
+def retention() -> None:
+    """Delete records past the embedded log's retention settings (run it from cron)."""
+    from ingest.log.embedded import EmbeddedTransport
+
+    with open_event_log(settings()) as log:
+        if not isinstance(log.transport, EmbeddedTransport):
+            typer.echo("the Kafka brokers enforce retention themselves (retention.ms)")
+            return
+        deleted = log.transport.enforce_retention()
+    typer.echo(json.dumps(deleted))
+
+
 @events_app.command("schema")
 def schema(
     out: Annotated[Path, typer.Option(help="Folder of the schemas.")] = DOCS_EVENTS,

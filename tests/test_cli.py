@@ -129,3 +129,20 @@ def test_demo_counts_equal_a_direct_count_of_the_traffic(home: Path) -> None:
         assert counts["offered"] == counts["answered"] + counts["abandoned"]
         assert counts["asa"] == pytest.approx(sum(waits[queue]) / len(waits[queue]))
     assert set(summary["queues"]) == {"sales", "support", "billing"}
+
+
+def test_retention_from_the_config_file(home: Path, tmp_path: Path) -> None:
+    (tmp_path / "queuecast.toml").write_text(
+        "[event_log.embedded.retention.calls]\nmax_records = 1\n"
+    )
+    path = tmp_path / "calls.jsonl"
+    traffic = list(sample_traffic(hours=0.2, seed=3))
+    path.write_bytes(b"\n".join(encode_event(e) for e in traffic))
+    assert runner.invoke(app, ["events", "produce", str(path)]).exit_code == 0
+    result = runner.invoke(app, ["events", "retention"])
+    assert result.exit_code == 0, result.output
+    deleted = json.loads(result.output)
+    calls = sum(1 for e in traffic if e.type.startswith("call."))
+    assert deleted == {"queuecast.calls": calls - 6}  # one record kept in each of 6 partitions
+    replayed = runner.invoke(app, ["events", "replay", "--topic", "calls", "--idle", "0.3"])
+    assert len(replayed.stdout.splitlines()) == 6

@@ -26,7 +26,7 @@ AgentState = Literal["ready", "not_ready", "after_call_work", "ringing", "talkin
 Level = Annotated[int, msgspec.Meta(ge=1, le=20)]
 
 
-class SkillLevel(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class SkillLevel(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """Membership of a skill group (queue) at a level; higher levels are offered calls first."""
 
     queue: Label

@@ -70,7 +70,7 @@ Disposition = Literal[
 Position = Annotated[int, msgspec.Meta(ge=1)]
 
 
-class CallerRegion(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class CallerRegion(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """Where the caller's number belongs (CC-03): from area code or mobile prefix."""
 
     country: Label | None = None

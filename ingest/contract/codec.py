@@ -7,6 +7,7 @@ decoder, which then validates the whole envelope and payload in one C-speed pass
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 
 import msgspec
 
@@ -36,6 +37,7 @@ _decoders: dict[str, msgspec.json.Decoder[Event[Payload]]] = {
 _encoder = msgspec.json.Encoder()
 
 
+@lru_cache(maxsize=256)
 def parse_version(text: str) -> tuple[int, int]:
     """``"1.2"`` -> ``(1, 2)``; ``ValueError`` for anything else."""
     major, dot, minor = text.partition(".")
@@ -44,12 +46,48 @@ def parse_version(text: str) -> tuple[int, int]:
     return int(major), int(minor)
 
 
-def decode_event(data: bytes | str) -> Event[Payload]:
+def _check_version(event_type: str, version: str) -> None:
+    try:
+        major, _minor = parse_version(version)
+    except ValueError as exc:
+        raise InvalidEventError(str(exc)) from None
+    supported = PAYLOAD_TYPES[event_type].VERSION[0]
+    if major != supported:
+        newer = "newer" if major > supported else "older"
+        raise InvalidEventError(
+            f"{event_type} schema version {version} is {newer} than the supported "
+            f"major version {supported}.x; "
+            + ("upgrade this consumer" if major > supported else "convert it before producing")
+        )
+
+
+def _check_key(event: Event[Payload]) -> Event[Payload]:
+    expected_key = event.payload.partition_key()
+    if event.key != expected_key:
+        raise InvalidEventError(
+            f"key {event.key!r} does not match the payload's {event.payload.KEY} "
+            f"{expected_key!r} - at `$.key`"
+        )
+    return event
+
+
+def decode_event(data: bytes | str, *, expected_type: str | None = None) -> Event[Payload]:
     """Parse and validate one event; raises ``InvalidEventError`` with the reason.
 
     A newer *minor* version of a known type is accepted (unknown fields are ignored);
     another *major* version is refused, since its meaning may have changed.
+    ``expected_type`` is a hint that saves the first pass when the caller knows it.
     """
+    hinted = _decoders.get(expected_type or "")
+    if hinted is not None:
+        try:
+            event = hinted.decode(data)
+        except msgspec.MsgspecError:
+            pass  # the full path below finds the precise reason
+        else:
+            if event.type == expected_type:
+                _check_version(event.type, event.schema_version)
+                return _check_key(event)
     try:
         head = _head_decoder.decode(data)
     except msgspec.ValidationError as exc:
@@ -59,29 +97,11 @@ def decode_event(data: bytes | str) -> Event[Payload]:
     decoder = _decoders.get(head.type)
     if decoder is None:
         raise InvalidEventError(f"unknown event type {head.type!r}")
+    _check_version(head.type, head.schema_version)
     try:
-        major, _minor = parse_version(head.schema_version)
-    except ValueError as exc:
-        raise InvalidEventError(str(exc)) from None
-    supported = PAYLOAD_TYPES[head.type].VERSION[0]
-    if major != supported:
-        newer = "newer" if major > supported else "older"
-        raise InvalidEventError(
-            f"{head.type} schema version {head.schema_version} is {newer} than the supported "
-            f"major version {supported}.x; "
-            + ("upgrade this consumer" if major > supported else "convert it before producing")
-        )
-    try:
-        event = decoder.decode(data)
+        return _check_key(decoder.decode(data))
     except msgspec.ValidationError as exc:
         raise InvalidEventError(str(exc)) from None
-    expected_key = event.payload.partition_key()
-    if event.key != expected_key:
-        raise InvalidEventError(
-            f"key {event.key!r} does not match the payload's {event.payload.KEY} "
-            f"{expected_key!r} - at `$.key`"
-        )
-    return event
 
 
 def encode_event(event: Event[Payload]) -> bytes:

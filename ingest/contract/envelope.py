@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 
-class Payload(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Payload(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """Base of every event payload: a past-tense fact.
 
     Subclasses set ``TYPE`` (the envelope's ``type``), ``VERSION`` (major, minor) and,
@@ -77,7 +77,7 @@ class WfmPayload(Payload, frozen=True, kw_only=True):
 P = TypeVar("P", bound=Payload)
 
 
-class Event(msgspec.Struct, Generic[P], frozen=True, kw_only=True, omit_defaults=True):
+class Event(msgspec.Struct, Generic[P], frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """The envelope: identity, type and schema version, times, origin and the payload.
 
     ``occurred_at`` is when it happened (UTC, milliseconds); ``recorded_at`` is stamped
@@ -98,6 +98,8 @@ class Event(msgspec.Struct, Generic[P], frozen=True, kw_only=True, omit_defaults
 
 def to_utc_ms(moment: datetime) -> datetime:
     """``moment`` in UTC, truncated to whole milliseconds; naive datetimes are refused."""
+    if moment.tzinfo is UTC and not moment.microsecond % 1000:
+        return moment
     if moment.tzinfo is None:
         raise ValueError(
             f"naive datetime {moment.isoformat()} has no timezone; pass an aware datetime "

@@ -23,7 +23,7 @@ IntervalMinutes = Annotated[int, msgspec.Meta(ge=1, le=1440)]
 Calls = Annotated[float, msgspec.Meta(ge=0)]
 
 
-class ForecastInterval(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class ForecastInterval(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """Forecast for one interval: offered calls and handle time, with an optional range."""
 
     start: UtcTime
@@ -47,7 +47,7 @@ class ForecastPublished(WfmPayload, frozen=True, kw_only=True):
     intervals: list[ForecastInterval]
 
 
-class ScheduledActivity(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class ScheduledActivity(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """A part of a shift that is not on the phones: break, lunch, meeting, training."""
 
     kind: Label
@@ -56,7 +56,7 @@ class ScheduledActivity(msgspec.Struct, frozen=True, kw_only=True, omit_defaults
     paid: bool = True
 
 
-class ScheduledShift(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class ScheduledShift(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """One agent's shift with its activities."""
 
     agent_id: AgentId

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import msgspec
+
 from ingest.contract import Topic
 from ingest.log.eventlog import (
     DeadLetter,
@@ -24,8 +26,10 @@ from ingest.log.eventlog import (
 )
 from ingest.log.partitioner import partition_for
 from ingest.log.transport import (
+    CommitFailedError,
     LogError,
     LogUnavailableError,
+    NoGroupError,
     OutgoingRecord,
     StoredRecord,
     Transport,
@@ -33,6 +37,7 @@ from ingest.log.transport import (
 )
 
 __all__ = [
+    "CommitFailedError",
     "DeadLetter",
     "DeadLetterConsumer",
     "Delivery",
@@ -40,6 +45,7 @@ __all__ = [
     "EventLog",
     "LogError",
     "LogUnavailableError",
+    "NoGroupError",
     "OutgoingRecord",
     "ProduceReport",
     "Rejection",
@@ -86,8 +92,20 @@ def open_log(
     partitions: Mapping[Topic, int] | None = None,
     options: Mapping[str, Any] | None = None,
 ) -> EventLog:
-    """Open the event log that ``url`` names (see ``open_transport``)."""
+    """Open the event log that ``url`` names (see ``open_transport``).
+
+    An embedded log's ``retention`` option maps logical topic names to
+    ``{"max_age_ms": .., "max_records": ..}``; it applies to this namespace's topics.
+    """
+    extra = dict(options or {})
+    if "retention" in extra:
+        from ingest.log.embedded import Retention
+
+        extra["retention"] = {
+            f"{namespace}.{Topic(name).value}": msgspec.convert(rule, Retention)
+            for name, rule in dict(extra["retention"]).items()
+        }
     return EventLog(
-        open_transport(url, home=home, options=options), namespace=namespace,
+        open_transport(url, home=home, options=extra), namespace=namespace,
         partitions=partitions,
     )

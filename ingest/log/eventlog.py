@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Generic, Literal, Self, TypeVar
 
+import msgspec
 import structlog
 
 from ingest.contract import (
@@ -27,6 +28,7 @@ from ingest.contract import (
     decode_event,
     encode_event,
     stamp,
+    to_utc_ms,
 )
 from ingest.log.partitioner import partition_for
 from ingest.log.transport import (
@@ -83,8 +85,7 @@ class ProduceReport:
         return len(self.rejected)
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
+class Delivery(msgspec.Struct, frozen=True, gc=False):
     """A valid event as read from the log, with where it was stored."""
 
     event: Event[Payload]
@@ -212,7 +213,7 @@ class EventLog:
         accepted = 0
         rejected: list[Rejection] = []
         batch: list[OutgoingRecord] = []
-        now = self._clock()
+        now = to_utc_ms(self._clock())
         for index, item in enumerate(items):
             try:
                 batch.append(prepare(item, now))
@@ -224,7 +225,7 @@ class EventLog:
             if len(batch) >= self._batch_size:
                 self.transport.append(batch)
                 batch = []
-                now = self._clock()
+                now = to_utc_ms(self._clock())
         if batch:
             self.transport.append(batch)
         if rejected:
@@ -247,7 +248,7 @@ class EventLog:
             raise _RejectedError(reason, repr(event).encode()) from None
         # Struct constructors do not type-check, so validate what will actually be stored.
         try:
-            return self._record(decode_event(value), value)
+            return self._record(decode_event(value, expected_type=event.type), value)
         except InvalidEventError as exc:
             raise _RejectedError(exc.reason, value) from None
 

@@ -32,9 +32,11 @@ from confluent_kafka import TopicPartition as KafkaPartition
 from confluent_kafka.admin import AdminClient, NewTopic, TopicMetadata
 
 from ingest.log.transport import (
+    CommitFailedError,
     Headers,
     LogError,
     LogUnavailableError,
+    NoGroupError,
     OutgoingRecord,
     StartPosition,
     StoredRecord,
@@ -82,6 +84,15 @@ _UNKNOWN_TOPIC_CODES: Final = frozenset(
         KafkaError.UNKNOWN_TOPIC_OR_PART,
         KafkaError._UNKNOWN_TOPIC,
         KafkaError._UNKNOWN_PARTITION,
+    }
+)
+_REBALANCED_CODES: Final = frozenset(
+    {
+        KafkaError.REBALANCE_IN_PROGRESS,
+        KafkaError.ILLEGAL_GENERATION,
+        KafkaError.UNKNOWN_MEMBER_ID,
+        KafkaError.FENCED_INSTANCE_ID,
+        KafkaError._ASSIGNMENT_LOST,
     }
 )
 _UNAVAILABLE_CODES: Final = frozenset(
@@ -769,7 +780,9 @@ class _AssignedReader(_KafkaReader):
 
     def commit(self, positions: Mapping[TopicPartition, int]) -> None:
         """Always fails: only a reader with a group can commit."""
-        raise LogError("this reader has no consumer group, so it cannot commit; open it with one")
+        raise NoGroupError(
+            "this reader has no consumer group, so it cannot commit; open it with one"
+        )
 
     def committed(self) -> dict[TopicPartition, int]:
         """Nothing: a reader without a group has no committed offsets."""
@@ -838,6 +851,8 @@ def _log_error(context: str, error: KafkaError, *, unavailable: bool = False) ->
     code = error.code()
     if code in _UNKNOWN_TOPIC_CODES:
         return UnknownTopicError(message)
+    if code in _REBALANCED_CODES:
+        return CommitFailedError(message)
     if unavailable or code in _UNAVAILABLE_CODES or error.retriable():
         return LogUnavailableError(message)
     return LogError(message)
