@@ -18,12 +18,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Final, Literal, NamedTuple, Self
+from typing import Final, Literal, NamedTuple
 
 import msgspec
 
 from ingest.log.transport import (
+    Closing,
     CommitFailedError,
     LogError,
     LogUnavailableError,
@@ -33,6 +33,7 @@ from ingest.log.transport import (
     StoredRecord,
     TopicPartition,
     UnknownTopicError,
+    check_reader_arguments,
 )
 
 __all__ = [
@@ -246,7 +247,7 @@ def _lookup_topic(conn: sqlite3.Connection, name: str, path: Path) -> _Topic:
     return _Topic(row[0], name, row[1])
 
 
-class EmbeddedTransport:
+class EmbeddedTransport(Closing):
     """``Transport`` on one SQLite file in WAL mode, shareable by processes on one machine.
 
     ``append`` returns once its transaction has committed. With ``durability="process"``
@@ -359,14 +360,7 @@ class EmbeddedTransport:
     ) -> EmbeddedReader:
         """Open a reader over ``topics``: a consumer-group member, or alone over all partitions."""
         self._check_open()
-        if isinstance(topics, str):
-            raise TypeError("topics must be a sequence of topic names, not one string")
-        if not topics:
-            raise ValueError("a reader needs at least one topic")
-        if start not in ("earliest", "latest"):
-            raise ValueError(f"start must be 'earliest' or 'latest', got {start!r}")
-        if group == "":
-            raise ValueError("group must be a non-empty name or None")
+        check_reader_arguments(topics, group, start)
         with self._lock, _translated(self.path, "opening a reader"):
             subscribed = [self._topic(name) for name in dict.fromkeys(topics)]
         reader = EmbeddedReader(self, subscribed, group, start)
@@ -412,17 +406,6 @@ class EmbeddedTransport:
         finally:
             with self._lock:
                 self._conn.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"EmbeddedTransport({str(self.path)!r}, durability={self.durability!r})"
@@ -493,7 +476,7 @@ class _Position(NamedTuple):
     committed: int | None
 
 
-class EmbeddedReader:
+class EmbeddedReader(Closing):
     """A reader of an ``EmbeddedTransport``: alone over every partition, or a group member.
 
     Group members register in the log file with a lease of ``member_timeout`` seconds
@@ -659,17 +642,6 @@ class EmbeddedReader:
                     )
         finally:
             self._conn.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"EmbeddedReader(topics={sorted(self._topics)}, group={self.group!r})"

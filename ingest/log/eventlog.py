@@ -8,12 +8,11 @@ so a crash between the two redelivers rather than loses.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Generic, Literal, Self, TypeVar
+from typing import Generic, Literal, TypeVar
 
 import msgspec
 import structlog
@@ -32,6 +31,7 @@ from ingest.contract import (
 )
 from ingest.log.partitioner import partition_for
 from ingest.log.transport import (
+    Closing,
     Headers,
     OutgoingRecord,
     Reader,
@@ -111,7 +111,7 @@ class DeadLetter:
     offset: int
 
 
-class EventLog:
+class EventLog(Closing):
     """Produce and consume contract events on a transport (embedded SQLite or Kafka).
 
     Topics are the contract's logical topics under ``namespace`` (``queuecast.calls``);
@@ -191,15 +191,6 @@ class EventLog:
     def close(self) -> None:
         """Close the transport."""
         self.transport.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- producing --------------------------------------------------------------
 
@@ -312,7 +303,7 @@ class _RejectedError(InvalidEventError):
         self.original = original
 
 
-class _Consumer(ABC, Generic[T]):
+class _Consumer(Closing, Generic[T]):
     """Shared polling, position tracking and committing of the two consumer kinds."""
 
     def __init__(self, log: EventLog, reader: Reader) -> None:
@@ -359,15 +350,6 @@ class _Consumer(ABC, Generic[T]):
     def close(self) -> None:
         """Close the reader; committed offsets stay."""
         self._reader.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class EventConsumer(_Consumer[Delivery]):

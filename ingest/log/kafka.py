@@ -14,8 +14,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Mapping, Sequence
-from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
 
 import structlog
 from confluent_kafka import (
@@ -32,6 +31,7 @@ from confluent_kafka import TopicPartition as KafkaPartition
 from confluent_kafka.admin import AdminClient, NewTopic, TopicMetadata
 
 from ingest.log.transport import (
+    Closing,
     CommitFailedError,
     Headers,
     LogError,
@@ -42,6 +42,7 @@ from ingest.log.transport import (
     StoredRecord,
     TopicPartition,
     UnknownTopicError,
+    check_reader_arguments,
 )
 
 __all__ = ["KafkaTransport"]
@@ -124,7 +125,7 @@ _UNAVAILABLE_CODES: Final = frozenset(
 _TRANSIENT_TEXTS: Final = frozenset(KafkaError(code).str() for code in _UNAVAILABLE_CODES)
 
 
-class KafkaTransport:
+class KafkaTransport(Closing):
     """``Transport`` on a Kafka-protocol broker (Apache Kafka, Redpanda, Tansu).
 
     ``request_timeout_s`` bounds each append and each admin or metadata request.
@@ -440,14 +441,7 @@ class KafkaTransport:
     ) -> _KafkaReader:
         """Open a reader over ``topics``: a consumer-group member, or alone over all partitions."""
         self._check_open()
-        if isinstance(topics, str):
-            raise TypeError("topics must be a sequence of topic names, not one string")
-        if not topics:
-            raise ValueError("a reader needs at least one topic")
-        if start not in ("earliest", "latest"):
-            raise ValueError(f"start must be 'earliest' or 'latest', got {start!r}")
-        if group == "":
-            raise ValueError("group must be a non-empty name or None")
+        check_reader_arguments(topics, group, start)
         names = list(dict.fromkeys(topics))
         counts = {name: self.partition_count(name) for name in names}
         config = {
@@ -487,17 +481,6 @@ class KafkaTransport:
                     log.warning("records dropped at close", count=left, bootstrap=self.bootstrap)
                     self._abandon(producer)
         self._admin = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"KafkaTransport({self.bootstrap!r})"
@@ -592,7 +575,7 @@ class _Deliveries:
                 self.first_error = error
 
 
-class _KafkaReader:
+class _KafkaReader(Closing):
     """A confluent-kafka consumer behind the ``Reader`` protocol."""
 
     def __init__(self, config: Mapping[str, Any], request_timeout: float) -> None:
@@ -648,17 +631,6 @@ class _KafkaReader:
             self._consumer.close()
         except (KafkaException, RuntimeError) as exc:
             log.warning("closing a Kafka consumer failed", error=str(exc))
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _polled(self) -> None:
         """Bookkeeping after each poll."""

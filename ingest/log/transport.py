@@ -10,6 +10,7 @@ both backends (embedded SQLite and Kafka) share one implementation of those rule
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Literal, Protocol, Self, runtime_checkable
@@ -17,6 +18,7 @@ from typing import Literal, Protocol, Self, runtime_checkable
 import msgspec
 
 __all__ = [
+    "Closing",
     "CommitFailedError",
     "Headers",
     "LogError",
@@ -29,6 +31,7 @@ __all__ = [
     "TopicPartition",
     "Transport",
     "UnknownTopicError",
+    "check_reader_arguments",
 ]
 
 Headers = tuple[tuple[str, bytes], ...]
@@ -82,6 +85,23 @@ class StoredRecord(msgspec.Struct, frozen=True, gc=False):
     headers: Headers = ()
 
 
+class Closing(ABC):
+    """``with`` support for anything with a ``close()``: the block's end closes it."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release what this object holds."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
 @runtime_checkable
 class Reader(Protocol):
     """Reads records of some topics, alone or as a member of a consumer group."""
@@ -123,6 +143,18 @@ class Reader(Protocol):
         self, exc_type: type[BaseException] | None, exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
+
+
+def check_reader_arguments(topics: Sequence[str], group: str | None, start: str) -> None:
+    """Refuse ``reader()`` arguments that no transport accepts, naming the fix."""
+    if isinstance(topics, str):
+        raise TypeError("topics must be a sequence of topic names, not one string")
+    if not topics:
+        raise ValueError("a reader needs at least one topic")
+    if start not in ("earliest", "latest"):
+        raise ValueError(f"start must be 'earliest' or 'latest', got {start!r}")
+    if group == "":
+        raise ValueError("group must be a non-empty name or None")
 
 
 @runtime_checkable
