@@ -11,6 +11,7 @@ from ingest.contract.types import AgentId, CallId, Label
 
 __all__ = [
     "AgentActionForced",
+    "AgentHelpRequested",
     "AgentLoggedIn",
     "AgentLoggedOut",
     "AgentState",
@@ -84,3 +85,11 @@ class AgentActionForced(AgentPayload, frozen=True, kw_only=True):
     action: Literal["ready", "not_ready", "log_out", "sign_in", "sign_out", "hang_up"]
     queue: Label | None = None
     reason: Label | None = None
+
+
+class AgentHelpRequested(AgentPayload, frozen=True, kw_only=True):
+    """The agent asked a supervisor for help, usually during a call (AG-04)."""
+
+    TYPE: ClassVar[str] = "agent.help_requested"
+    call_id: CallId | None = None
+    message: Label | None = None
