@@ -128,6 +128,7 @@ class Engine:
         self._last_agent: dict[str, str] = {}
         self._aht_ms: dict[str, tuple[int, int]] = {}
         self._seq = 0
+        self._arrivals = 0
         self._timers: list[tuple[int, int, TimerKind, str, int]] = []
         self._outbox: list[Event[Payload]] = []
         self._mutators: dict[type[Payload], Callable[[Any, int], None]] = {
@@ -988,11 +989,11 @@ class Engine:
     def _on_queued(self, p: CallQueued, now: int) -> None:
         call = self.calls[p.call_id]
         self._unqueue(call)
-        self._seq += 1
+        self._arrivals += 1
         self.calls[p.call_id] = msgspec.structs.replace(
-            call, stage="queued", queue=p.queue, queued_ms=now, seq=self._seq,
+            call, stage="queued", queue=p.queue, queued_ms=now, seq=self._arrivals,
             priority=p.priority, ringing=(), agent_id=None, timer=call.timer + 1)
-        bisect.insort(self._waiting[p.queue], (-p.priority, self._seq, p.call_id))
+        bisect.insort(self._waiting[p.queue], (-p.priority, self._arrivals, p.call_id))
 
     def _on_ringing(self, p: RingingAgent, now: int) -> None:
         call = self.calls[p.call_id]
