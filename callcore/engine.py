@@ -15,11 +15,13 @@ from __future__ import annotations
 import bisect
 import heapq
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from typing import Any, Literal
 
 import msgspec
 
+from callcore import ivr
 from callcore.center import ROLE_RANK, AgentConfig, CenterConfig, QueueConfig, Target
 from callcore.clock import Clock, from_ms
 from callcore.state import AgentRecord, CallRecord, CallStage, TicketRecord
@@ -48,6 +50,8 @@ from ingest.contract import (
     CallUnmuted,
     Event,
     IvrEntered,
+    IvrLeft,
+    IvrNodeVisited,
     Payload,
     RecordingStored,
     RingingAgent,
@@ -70,7 +74,11 @@ from ingest.contract.calls import Disposition
 __all__ = ["CommandRejectedError", "Engine", "RegionLookup"]
 
 RegionLookup = Callable[[str], CallerRegion | None]
-TimerKind = Literal["ring", "max_wait", "announce", "acw", "survey"]
+HookRunner = Callable[[str, Mapping[str, str], str | None], ivr.HookResult]
+"""Runs an IVR data hook (name, args, secret) and returns its result (IVR-03)."""
+BlockedCheck = Callable[[str, Literal["inbound", "outbound"], datetime], str | None]
+"""The rejection prompt if a number is blacklisted in that direction at that instant (CC-04)."""
+TimerKind = Literal["ring", "max_wait", "announce", "acw", "survey", "ivr"]
 
 SURVEY_TIMEOUT_MS = 15_000
 SURVEY_FLOW = "survey:"
@@ -105,6 +113,10 @@ class Engine:
         seed: int = 0,
         source: str = "callcore",
         region_lookup: RegionLookup | None = None,
+        flows: Mapping[str, ivr.Flow] | None = None,
+        calendar: ivr.CalendarLookup | None = None,
+        hooks: HookRunner | None = None,
+        blocked: BlockedCheck | None = None,
     ) -> None:
         self.center = center
         self.clock = clock
@@ -113,6 +125,16 @@ class Engine:
         self._id_prefix = f"{source}-{seed:x}-"
         self._counter = 0
         self._region_lookup = region_lookup
+        self._flows = dict(flows or {})
+        self._calendar = calendar
+        self._hooks = hooks
+        self._blocked = blocked
+        self._ivr: dict[str, tuple[ivr.IvrSession, int]] = {}
+        unknown = [n.entry.target for n in center.numbers
+                   if n.entry.kind == "ivr" and n.entry.target not in self._flows]
+        if unknown:
+            raise ValueError(f"numbers enter IVR flows {sorted(set(unknown))} that were not "
+                             "loaded; pass flows=load_flows(...)")
         self._queues: dict[str, QueueConfig] = {q.name: q for q in center.queues}
         self._configs: dict[str, AgentConfig] = {a.id: a for a in center.agents}
         self._order = {a.id: i for i, a in enumerate(center.agents)}
@@ -421,6 +443,21 @@ class Engine:
                                dialed=dialed, entry=number.entry.target or number.entry.kind,
                                caller_region=region,
                                priority=number.priority if priority is None else priority))
+        at = from_ms(self.clock.now_ms())
+        rejection = self._blocked(caller, "inbound", at) if self._blocked else None
+        if rejection is not None:
+            self._emit(AnnouncementPlayed(call_id=call_id, kind="rejection", prompt=rejection))
+            self._end(call_id, "blacklisted", ended_by="system")
+            return call_id
+        if number.schedule is not None and self._calendar is not None:
+            state = self._calendar(number.schedule, at)
+            if state != "open":
+                self._emit(AnnouncementPlayed(call_id=call_id, kind="closed", prompt=state))
+                if number.closed is None:
+                    self._end(call_id, "closed", ended_by="system")
+                else:
+                    self._route(call_id, number.closed, reason=None, from_queue=None)
+                return call_id
         owner = self.center.owners.get(caller)
         if owner is not None and self._is_ready(owner):
             self._ring_direct(call_id, owner)
@@ -436,7 +473,13 @@ class Engine:
         """The caller hangs up, wherever the call is."""
         call = self._call(call_id)
         now = self.clock.now_ms()
-        if call.stage in ("queued", "ringing", "ivr"):
+        if call_id in self._ivr:
+            session, _ = self._ivr.pop(call_id)
+            self._apply_ivr_facts(call_id, ivr.caller_hung_up(self._flow(session.flow),
+                                                             session).directives)
+        if call.answered_ms is not None and call.stage in ("ivr", "survey"):
+            self._end(call_id, "answered", ended_by="caller")
+        elif call.stage in ("queued", "ringing", "ivr"):
             stage: Literal["ivr", "queue", "ringing"] = (
                 "ivr" if call.stage == "ivr" else "queue" if call.stage == "queued"
                 else "ringing"
@@ -462,8 +505,12 @@ class Engine:
             raise CommandRejectedError("conflict", f"call {call_id} is {call.stage}")
 
     def press_digits(self, call_id: str, digits: str) -> None:
-        """The caller presses keys; in a survey the first key is the score (CC-10)."""
+        """The caller presses keys: input to the IVR node waiting for it (IVR-01), or in the
+        built-in survey the first key is the score (CC-10)."""
         call = self._call(call_id)
+        if call_id in self._ivr:
+            self._ivr_stimulus(call_id, ivr.Digits(digits))
+            return
         if call.stage != "survey":
             raise CommandRejectedError("conflict", f"call {call_id} is not collecting digits")
         queue = self._queues.get(call.queue or "")
@@ -473,6 +520,15 @@ class Engine:
         self._emit(SurveyAnswered(call_id=call_id, survey=survey, score=int(digits[0]),
                                   scale_max=5, agent_id=call.agent_id))
         self._end(call_id, "answered", ended_by="caller")
+
+    def hook_result(self, call_id: str, *, values: Mapping[str, Any] | None = None,
+                    error: str | None = None) -> None:
+        """The answer of an IVR data hook the engine asked for (when no hook runner is set)."""
+        self._call(call_id)
+        if call_id not in self._ivr:
+            raise CommandRejectedError("conflict", f"call {call_id} is not in an IVR")
+        self._ivr_stimulus(call_id, ivr.HookResult(values=dict(values) if values else None,
+                                                  error=error))
 
     def voicemail_recorded(self, call_id: str, *, duration_s: float, mailbox: str) -> None:
         """The caller finished a voicemail message (CC-06)."""
@@ -619,8 +675,10 @@ class Engine:
                                        target=target.target))
             self._end(call_id, "transferred_external", ended_by="system")
         else:
-            raise CommandRejectedError("invalid", f"IVR entry {target.target!r} needs an IVR "
-                                  "runner; route the number to a queue")
+            flow = self._flow(target.target)
+            self._run_ivr(call_id, ivr.start(flow, dialed=call.dialed, caller=call.caller,
+                                             at=from_ms(self.clock.now_ms()),
+                                             calendar=self._calendar))
 
     def _enqueue(self, call_id: str, queue_name: str, *, priority: int) -> None:
         queue = self._queues.get(queue_name)
@@ -732,7 +790,11 @@ class Engine:
                 call_id=call.call_id, agent_id=agent_id,
                 uri=f"recording://{self.center.site}/{call.call_id}",
                 duration_s=(now - call.answered_ms) / 1000))
-        if queue is not None and queue.survey and ended_by == "agent":
+        if queue is not None and queue.survey in self._flows and ended_by == "agent":
+            flow = self._flows[queue.survey or ""]
+            self._run_ivr(call.call_id, ivr.start(flow, dialed=call.dialed, caller=call.caller,
+                                                  at=from_ms(now), calendar=self._calendar))
+        elif queue is not None and queue.survey and ended_by == "agent":
             self._emit(IvrEntered(call_id=call.call_id, flow=f"{SURVEY_FLOW}{queue.survey}"))
             self._schedule(now + SURVEY_TIMEOUT_MS, "survey", call.call_id,
                            self.calls[call.call_id].timer)
@@ -777,7 +839,7 @@ class Engine:
                 self._offer_to_agent(subject)
             return
         call = self.calls.get(subject)
-        if call is None or call.timer != token:
+        if call is None or (kind != "ivr" and call.timer != token):
             return
         if kind == "ring" and call.stage == "ringing":
             self._ring_timed_out(call)
@@ -797,6 +859,8 @@ class Engine:
                                "announce", subject, token)
         elif kind == "survey" and call.stage == "survey":
             self._end(subject, "answered", ended_by="system")
+        elif kind == "ivr" and subject in self._ivr and self._ivr[subject][1] == token:
+            self._ivr_stimulus(subject, ivr.InputTimeout())
 
     def _ring_timed_out(self, call: CallRecord) -> None:
         queue = self._queues.get(call.queue or "")
@@ -813,6 +877,77 @@ class Engine:
         else:
             self._route(call.call_id, Target(kind="voicemail", target=call.ringing[0]),
                         reason=None, from_queue=None)
+
+    # -- IVR (IVR-01..IVR-04) ---------------------------------------------------------------
+
+    def _flow(self, name: str) -> ivr.Flow:
+        flow = self._flows.get(name)
+        if flow is None:
+            raise CommandRejectedError("unknown", f"no IVR flow {name!r} is loaded")
+        return flow
+
+    def _ivr_stimulus(self, call_id: str, stimulus: ivr.Stimulus) -> None:
+        session, _ = self._ivr[call_id]
+        result = ivr.step(self._flow(session.flow), session, stimulus,
+                          at=from_ms(self.clock.now_ms()), calendar=self._calendar)
+        if not result.accepted:
+            raise CommandRejectedError("conflict", f"call {call_id} is not waiting for that "
+                                       "input now")
+        self._run_ivr(call_id, result)
+
+    def _run_ivr(self, call_id: str, result: ivr.Step) -> None:
+        """Turn the interpreter's directives into events, timers and routing."""
+        self._apply_ivr_facts(call_id, result.directives)
+        final = result.directives[-1] if result.directives else None
+        if result.session.done:
+            self._ivr.pop(call_id, None)
+        else:
+            self._seq += 1
+            self._ivr[call_id] = (result.session, self._seq)
+        now = self.clock.now_ms()
+        if isinstance(final, ivr.AwaitDigits):
+            self._schedule(now + int(final.timeout_s * 1000), "ivr", call_id, self._seq)
+        elif isinstance(final, ivr.CallHook):
+            if self._hooks is None:
+                return  # the driver answers with hook_result()
+            try:
+                answer = self._hooks(final.hook, final.args, final.secret)
+            except Exception as exc:  # a failing hook is an IVR branch, not an engine crash
+                answer = ivr.HookResult(error=f"{type(exc).__name__}: {exc}")
+            self._ivr_stimulus(call_id, answer)
+        elif isinstance(final, ivr.Transfer):
+            call = self.calls[call_id]
+            target = Target(kind=final.target_kind, target=final.target)
+            if final.target_kind == "agent" and not self._is_ready(final.target):
+                self._route(call_id, Target(kind="voicemail", target=final.target),
+                            reason=None, from_queue=None)
+            elif final.target_kind == "queue":
+                self._enqueue(call_id, final.target, priority=final.priority or call.priority)
+            else:
+                self._route(call_id, target, reason=None, from_queue=None)
+        elif isinstance(final, ivr.LeaveVoicemail):
+            self._emit(IvrEntered(call_id=call_id, flow=f"{VOICEMAIL_FLOW}{final.mailbox}"))
+        elif isinstance(final, ivr.HangUp):
+            survey = final.reason.startswith("survey")
+            self._end(call_id, "answered" if survey and self.calls[call_id].answered_ms
+                      else "ivr_completed", ended_by="system")
+
+    def _apply_ivr_facts(self, call_id: str, directives: Iterable[ivr.Directive]) -> None:
+        agent_id = self.calls[call_id].agent_id
+        for d in directives:
+            if isinstance(d, ivr.FlowEntered):
+                self._emit(IvrEntered(call_id=call_id, flow=d.flow, flow_version=d.flow_version))
+            elif isinstance(d, ivr.NodeVisited):
+                self._emit(IvrNodeVisited(call_id=call_id, flow=d.flow, node=d.node, kind=d.kind,
+                                          digits=d.digits, outcome=d.outcome))
+            elif isinstance(d, ivr.PlayPrompt):
+                self._emit(AnnouncementPlayed(call_id=call_id, kind="prompt", prompt=d.prompt))
+            elif isinstance(d, ivr.SurveyAnswer):
+                self._emit(SurveyAnswered(call_id=call_id, survey=d.survey, score=d.score,
+                                          scale_max=d.scale_max, agent_id=agent_id))
+            elif isinstance(d, ivr.Left):
+                self._emit(IvrLeft(call_id=call_id, flow=d.flow, node=d.node, exit=d.exit,
+                                   target_kind=d.target_kind, target=d.target))
 
     # -- helpers ---------------------------------------------------------------------------
 

@@ -50,9 +50,10 @@ def center(**overrides: Any) -> CenterConfig:
 class Harness:
     """An engine on a virtual clock, stepped through its timers like a simulation."""
 
-    def __init__(self, config: CenterConfig | None = None, *, seed: int = 1) -> None:
+    def __init__(self, config: CenterConfig | None = None, *, seed: int = 1,
+                 **options: Any) -> None:
         self.clock = VirtualClock(START)
-        self.engine = Engine(config or center(), clock=self.clock, seed=seed)
+        self.engine = Engine(config or center(), clock=self.clock, seed=seed, **options)
         self.events: list[Event[Payload]] = []
 
     def ready(self, *agents: str) -> None:
