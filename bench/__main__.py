@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from bench import eventlog
+from bench import eventlog, simulator
 
-SUITES = {"eventlog": eventlog.run}
+SUITES = {"eventlog": eventlog.run, "simulator": simulator.run}
 
 
 def main(argv: list[str]) -> None:

@@ -130,16 +130,27 @@ class Engine:
         self._hooks = hooks
         self._blocked = blocked
         self._ivr: dict[str, tuple[ivr.IvrSession, int]] = {}
-        unknown = [n.entry.target for n in center.numbers
-                   if n.entry.kind == "ivr" and n.entry.target not in self._flows]
-        if unknown:
-            raise ValueError(f"numbers enter IVR flows {sorted(set(unknown))} that were not "
-                             "loaded; pass flows=load_flows(...)")
         self._queues: dict[str, QueueConfig] = {q.name: q for q in center.queues}
         self._configs: dict[str, AgentConfig] = {a.id: a for a in center.agents}
         self._order = {a.id: i for i, a in enumerate(center.agents)}
         self._numbers = {n.number: n for n in center.numbers}
         self._team_group = {t.name: t.group for t in center.teams}
+        unknown = [n.entry.target for n in center.numbers
+                   if n.entry.kind == "ivr" and n.entry.target not in self._flows]
+        if unknown:
+            raise ValueError(f"numbers enter IVR flows {sorted(set(unknown))} that were not "
+                             "loaded; pass flows=load_flows(...)")
+        # Checked here so that no IVR transfer can fail half-way through a command.
+        dangling = [
+            f"{flow.name}.{name} -> {node.target_kind} {node.target}"
+            for flow in self._flows.values() for name, node in flow.nodes.items()
+            if isinstance(node, ivr.TransferNode) and "{" not in node.target and (
+                (node.target_kind == "queue" and node.target not in self._queues)
+                or (node.target_kind == "agent" and node.target not in self._configs))
+        ]
+        if dangling:
+            raise ValueError(f"IVR transfers to unknown queues or agents: {dangling}; add them "
+                             "to the center or fix the flows")
         self.agents: dict[str, AgentRecord] = {}
         self.calls: dict[str, CallRecord] = {}
         self.tickets: dict[str, TicketRecord] = {}
@@ -153,6 +164,7 @@ class Engine:
         self._arrivals = 0
         self._timers: list[tuple[int, int, TimerKind, str, int]] = []
         self._outbox: list[Event[Payload]] = []
+        self._instant = (-1, from_ms(0))  # the last instant stamped, as ms and datetime
         self._mutators: dict[type[Payload], Callable[[Any, int], None]] = {
             AgentLoggedIn: self._on_logged_in,
             AgentLoggedOut: self._on_logged_out,
@@ -429,7 +441,7 @@ class Engine:
     # -- caller and network (driven by telephony or the simulator) ----------------------
 
     def offer_call(self, *, caller: str, dialed: str, call_id: str | None = None,
-                   priority: int | None = None) -> str:
+                   priority: int | None = None, customer_id: str | None = None) -> str:
         """An inbound call arrives at ``dialed``; route it by the number's entry (CC-01,
         CC-02). Returns the call id."""
         number = self._numbers.get(dialed)
@@ -441,7 +453,7 @@ class Engine:
         region = self._region_lookup(caller) if self._region_lookup else None
         self._emit(CallOffered(call_id=call_id, direction="inbound", caller=caller,
                                dialed=dialed, entry=number.entry.target or number.entry.kind,
-                               caller_region=region,
+                               caller_region=region, customer_id=customer_id,
                                priority=number.priority if priority is None else priority))
         at = from_ms(self.clock.now_ms())
         rejection = self._blocked(caller, "inbound", at) if self._blocked else None
@@ -610,7 +622,7 @@ class Engine:
 
     def assign_ticket(self, actor_id: str, ticket_id: str, *, assignee: str) -> None:
         """Assign a ticket to an agent."""
-        ticket = self._open_ticket(ticket_id)
+        ticket = self._open_ticket(ticket_id, actor_id)
         self._config(assignee)
         if ticket.assignee == assignee:
             raise CommandRejectedError("conflict", f"ticket {ticket_id} is already {assignee}'s")
@@ -620,7 +632,7 @@ class Engine:
                              status: Literal["open", "in_progress", "pending", "resolved"]
                              ) -> None:
         """Move a ticket to another status (closing has its own command)."""
-        ticket = self._open_ticket(ticket_id)
+        ticket = self._open_ticket(ticket_id, actor_id)
         if ticket.status == status:
             raise CommandRejectedError("conflict", f"ticket {ticket_id} is already {status}")
         self._emit(TicketStatusChanged(ticket_id=ticket_id, status=status,
@@ -629,7 +641,7 @@ class Engine:
 
     def comment_ticket(self, actor_id: str, ticket_id: str, *, body: str) -> None:
         """Add a comment."""
-        self._open_ticket(ticket_id)
+        self._open_ticket(ticket_id, actor_id)
         if not body.strip():
             raise CommandRejectedError("invalid", "a comment needs a body")
         self._emit(TicketCommented(ticket_id=ticket_id, author=actor_id, body=body))
@@ -637,7 +649,7 @@ class Engine:
     def close_ticket(self, actor_id: str, ticket_id: str, *, resolution: str | None = None
                      ) -> None:
         """Close a ticket."""
-        self._open_ticket(ticket_id)
+        self._open_ticket(ticket_id, actor_id)
         self._emit(TicketClosed(ticket_id=ticket_id, closed_by=actor_id, resolution=resolution))
 
     # -- queries -------------------------------------------------------------------------
@@ -645,6 +657,13 @@ class Engine:
     def waiting(self, queue: str) -> list[str]:
         """Ids of the calls waiting in ``queue``, first to be served first (ACD-07)."""
         return [call_id for _, _, call_id in self._waiting[queue]]
+
+    def ivr_waiting(self, call_id: str) -> tuple[str, str] | None:
+        """The (flow, node) where a call waits for the caller's keys, if it does."""
+        entry = self._ivr.get(call_id)
+        if entry is None or entry[0].waiting != "digits":
+            return None
+        return entry[0].flow, entry[0].node
 
     def role_of(self, user_id: str) -> str:
         """The configured role of a user."""
@@ -662,7 +681,10 @@ class Engine:
         if target.kind == "queue":
             self._enqueue(call_id, target.target, priority=call.priority)
         elif target.kind == "agent":
-            self._ring_direct(call_id, target.target)
+            if self._is_ready(target.target):
+                self._ring(call_id, [target.target])
+            else:
+                self._emit(IvrEntered(call_id=call_id, flow=f"{VOICEMAIL_FLOW}{target.target}"))
         elif target.kind == "voicemail":
             self._emit(IvrEntered(call_id=call_id, flow=f"{VOICEMAIL_FLOW}{target.target}"))
         elif target.kind == "callback":
@@ -958,7 +980,9 @@ class Engine:
     def _emit(self, payload: Payload) -> None:
         self._counter += 1
         now = self.clock.now_ms()
-        event = make_event(payload, occurred_at=from_ms(now), source=self.source,
+        if now != self._instant[0]:
+            self._instant = (now, from_ms(now))
+        event = make_event(payload, occurred_at=self._instant[1], source=self.source,
                            site=self.center.site, event_id=f"{self._id_prefix}{self._counter:x}")
         self._mutators.get(type(payload), _ignore)(payload, now)
         self._outbox.append(event)
@@ -996,10 +1020,13 @@ class Engine:
             raise CommandRejectedError("conflict", f"agent {agent.agent_id} has no call")
         return call
 
-    def _open_ticket(self, ticket_id: str) -> TicketRecord:
+    def _open_ticket(self, ticket_id: str, actor_id: str | None = None) -> TicketRecord:
         ticket = self.tickets.get(ticket_id)
         if ticket is None:
             raise CommandRejectedError("unknown", f"no ticket {ticket_id!r}")
+        if actor_id is not None and actor_id not in (ticket.created_by, ticket.assignee):
+            # Others need a supervisor's scope over the ticket's creator.
+            self.check_scope(actor_id, ticket.created_by)
         if ticket.status == "closed":
             raise CommandRejectedError("conflict", f"ticket {ticket_id} is closed")
         return ticket

@@ -337,3 +337,112 @@ def broker(
     from ingest.tansu import main as tansu_main
 
     tansu_main(["--port", str(port)] if port else [])
+
+
+callcore_app = typer.Typer(help="The call-control core: the CTI API server.",
+                           no_args_is_help=True)
+app.add_typer(callcore_app, name="callcore")
+DOCS_CTI_OPENAPI = Path("docs/cti-openapi.json")
+
+
+@callcore_app.command("serve")
+def callcore_serve(
+    center: Annotated[Path, typer.Option(help="Center configuration (YAML).", exists=True,
+                                         dir_okay=False)],
+    flows: Annotated[list[Path] | None, typer.Option(
+        "--flows", help="IVR flow file or folder (repeatable).", exists=True)] = None,
+    calendar: Annotated[Path | None, typer.Option(
+        help="Business calendar (YAML) for numbers with a schedule.", exists=True,
+        dir_okay=False)] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+) -> None:
+    """Serve the CTI API (HTTP + WebSocket) over the engine on the real clock until Ctrl-C."""
+    from callcore.api import EngineService, serve
+    from callcore.calendar import CalendarConfigError, load_calendar
+    from callcore.center import CenterConfigError, load_center
+    from callcore.ivr import FlowError, load_flows
+    from callcore.region import caller_region
+
+    current = settings()
+    try:
+        config = load_center(center)
+        scheduled = sorted(n.number for n in config.numbers if n.schedule is not None)
+        if scheduled and calendar is None:
+            raise ValueError(f"numbers {', '.join(scheduled)} have a schedule; pass "
+                             "--calendar FILE with their business hours")
+        business = load_calendar(calendar) if calendar is not None else None
+        service = EngineService(
+            config, region_lookup=caller_region, flows=load_flows(*flows) if flows else None,
+            calendar=business.state if business is not None else None)
+    except (CenterConfigError, CalendarConfigError, FlowError, ValueError) as exc:
+        err.print(f"[red]cannot start the call-control engine:[/red] {exc}")
+        raise typer.Exit(2) from None
+    err.print(f"CTI API on http://{host}:{port}/docs, event log {current.event_log.url} "
+              f"under {current.home_path}")
+    with open_event_log(current) as log:
+        service.event_log = log
+        serve(service, host=host, port=port)
+
+
+@callcore_app.command("openapi")
+def callcore_openapi(
+    out: Annotated[Path, typer.Option(help="Where the document goes.")] = DOCS_CTI_OPENAPI,
+    check: Annotated[bool, typer.Option(help="Only check it is up to date.")] = False,
+) -> None:
+    """Export the CTI API's OpenAPI document (``--check``: exit 1 if it is stale)."""
+    from callcore.api import openapi_document, write_openapi
+
+    if check:
+        current = json.loads(out.read_text(encoding="utf-8")) if out.is_file() else None
+        if current != openapi_document():
+            typer.echo(f"stale or missing: {out}; run `queuecast callcore openapi` and commit it")
+            raise typer.Exit(1)
+        typer.echo("the CTI OpenAPI document is up to date")
+        return
+    write_openapi(out)
+    typer.echo(f"wrote {out}")
+
+
+# -- simulator (callcore.simulator) -----------------------------------------------------
+
+
+@app.command("simulate")
+def simulate(
+    scenario: Annotated[str, typer.Argument(
+        help="Scenario YAML file, or a bundled scenario: demo, large.")],
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: the scenario's).")]
+    = None,
+    speed: Annotated[float | None, typer.Option(help="Pace at X times real time.")] = None,
+    fast: Annotated[bool, typer.Option("--fast", help="As fast as possible (the default).")]
+    = False,
+    days: Annotated[int | None, typer.Option(help="Simulated days (default: the scenario's).")]
+    = None,
+    no_log: Annotated[bool, typer.Option("--no-log", help="Write no events, only count them.")]
+    = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Drive the call-control engine with simulated traffic into the event log."""
+    from callcore.simulator import Simulation
+
+    if fast and speed is not None:
+        raise typer.BadParameter("give --speed X or --fast, not both")
+    try:
+        model = Simulation(scenario, seed=seed, days=days)
+    except ValueError as exc:
+        err.print(f"[red]scenario error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    log = None if no_log else open_event_log(settings())
+    try:
+        with progress("simulated minutes") as (bar, task):
+            result = model.run(log=log, speed=speed, on_progress=lambda done, total: bar.update(
+                task, completed=done // 60_000, total=total // 60_000))
+    finally:
+        if log is not None:
+            log.close()
+    if as_json:
+        typer.echo(json.dumps(result.to_dict()))
+    else:
+        Console().print(result.table())
+    if result.rejected:
+        err.print(f"[yellow]engine rejected commands:[/yellow] {result.rejected}")

@@ -402,3 +402,24 @@ def test_replaying_the_events_rebuilds_the_state() -> None:
     assert {q: rebuilt.waiting(q) for q in ("sales", "support")} == {
         q: h.engine.waiting(q) for q in ("sales", "support")
     }
+
+
+def test_only_the_creator_assignee_or_a_supervisor_in_scope_changes_a_ticket() -> None:
+    """TK-01 with SV-03 scope."""
+    h = Harness()
+    ticket = h.engine.create_ticket("a1", subject="refund")
+    for outsider in ("a2", "a3", "lead-blue"):
+        with pytest.raises(CommandRejectedError) as caught:
+            h.engine.close_ticket(outsider, ticket)
+        assert caught.value.code == "forbidden"
+    h.engine.assign_ticket("lead-red", ticket, assignee="a3")
+    h.engine.comment_ticket("a3", ticket, body="called back")
+    h.engine.close_ticket("a1", ticket)
+    assert h.engine.tickets[ticket].status == "closed"
+
+
+def test_customer_id_travels_with_the_offer() -> None:
+    h = Harness()
+    h.engine.offer_call(caller="+8613800000001", dialed="4001", customer_id="cust-42")
+    offered = next(e.payload for e in h.take() if e.type == "call.offered")
+    assert offered.customer_id == "cust-42"  # type: ignore[attr-defined]

@@ -1,0 +1,1 @@
+"""Simulation scenarios shipped with queuecast: ``demo`` and ``large`` (see docs/simulator.md)."""
