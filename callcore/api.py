@@ -10,8 +10,11 @@ wait, announcements, surveys) when they fall due.
 ``create_app`` builds the FastAPI application: bearer-token sessions (AG-01), agent
 commands that only ever act for the token's own agent (AG-02..AG-05, TK-01, ACD-07),
 supervisor commands checked against the role hierarchy (SV-01..SV-03), and per-agent
-event streams with a screen pop when a call rings (CC-09, ACD-05). ``docs/cti.md``
-describes the protocol; ``docs/cti-openapi.json`` is the exported OpenAPI document.
+event streams with a screen pop when a call rings (CC-09, ACD-05) and a message-waiting
+notice when voicemail arrives. ``CallerHistory`` also backs the agent's own call and
+missed-call lists (AG-05), voicemail boxes (CC-06) and the recording search (CC-07),
+each visible only within the role hierarchy. ``docs/cti.md`` describes the protocol;
+``docs/cti-openapi.json`` is the exported OpenAPI document.
 """
 
 from __future__ import annotations
@@ -34,11 +37,19 @@ from typing import Annotated, Any, Literal, TypeVar
 import msgspec
 import structlog
 import uvicorn
-from fastapi import APIRouter, Depends, FastAPI, Request, WebSocket, WebSocketDisconnect
+from fastapi import (
+    APIRouter,
+    Depends,
+    FastAPI,
+    Query,
+    Request,
+    WebSocket,
+    WebSocketDisconnect,
+)
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from callcore import ivr
@@ -58,21 +69,26 @@ from ingest.contract import (
     AgentLoggedOut,
     AgentPayload,
     AgentState,
+    CallAbandoned,
     CallAnswered,
     CallEnded,
     CallerRegion,
     CallOffered,
     CallPayload,
     CallQueued,
+    CallTransferred,
     Event,
     Payload,
     RecordingStored,
     RingingAgent,
+    RingNoAnswer,
+    SupervisorJoined,
     TicketAssigned,
     TicketClosed,
     TicketCreated,
     TicketPayload,
     TicketStatusChanged,
+    VoicemailLeft,
     encode_event,
 )
 from ingest.log import EventLog, LogError
@@ -82,16 +98,21 @@ __all__ = [
     "CLOSE_SESSION_ENDED",
     "CLOSE_TOO_SLOW",
     "CTI_API_VERSION",
+    "AgentCall",
     "AgentView",
     "AuthenticationError",
     "CallerHistory",
     "EngineService",
     "ErrorBody",
+    "MissedCall",
     "RecentCall",
+    "RecordingView",
     "ScreenPop",
     "Session",
     "SessionStore",
     "TicketSummary",
+    "VoicemailBox",
+    "VoicemailMessage",
     "build_server",
     "create_app",
     "openapi_document",
@@ -274,6 +295,79 @@ class WaitingView(_Body):
     calls: list[WaitingCall]
 
 
+class AgentCall(_Body):
+    """One finished call the agent answered or placed (AG-05), newest first."""
+
+    call_id: str
+    offered_at: datetime
+    answered_at: datetime | None
+    """When this agent answered (or the far end of its outbound call did)."""
+    direction: str
+    caller: str
+    dialed: str
+    region: RegionView | None
+    queue: str | None
+    talk_s: float | None
+    """This agent's own talk time; ``None`` if it never talked on the call."""
+    disposition: str
+    recording_uri: str | None
+    """The recording of this agent's leg, if one was stored."""
+
+
+class MissedCall(_Body):
+    """A call that rang at the agent and was not answered by it (AG-05), newest first."""
+
+    call_id: str
+    rang_at: datetime
+    missed_at: datetime
+    reason: Literal["rona", "caller_hung_up"]
+    caller: str
+    region: RegionView | None
+    queue: str | None
+    ring_s: float
+
+
+class VoicemailMessage(_Body):
+    """One message left in a mailbox (CC-06)."""
+
+    call_id: str
+    caller: str | None
+    region: RegionView | None
+    left_at: datetime
+    duration_s: float
+    recording_uri: str | None
+
+
+class VoicemailBox(_Body):
+    """The messages of one mailbox, newest first (CC-06)."""
+
+    mailbox: str
+    count: int
+    messages: list[VoicemailMessage]
+
+
+class RecordingView(_Body):
+    """Recording metadata joined with its call (CC-07); ``uri`` is set only where the
+    requester may play the recording (``playable``)."""
+
+    call_id: str
+    stored_at: datetime
+    agent_id: str | None
+    """The agent whose leg was recorded."""
+    agents: list[str]
+    """Every agent who answered or placed the call."""
+    direction: str | None
+    caller: str | None
+    dialed: str | None
+    region: RegionView | None
+    queue: str | None
+    duration_s: float
+    size_bytes: int | None
+    reason: str
+    playable: bool
+    uri: str | None
+
+
 class ForceRequest(_Body):
     """SV-02: the action to force; sign-in and sign-out need a queue."""
 
@@ -346,6 +440,19 @@ class ScreenPop(msgspec.Struct, frozen=True, kw_only=True, tag="screen_pop", tag
 
 
 @dataclass(slots=True)
+class _Leg:
+    """One agent's part in a call: from its answer until it left (transfer or end)."""
+
+    answered_at: datetime | None = None
+    left_at: datetime | None = None
+
+    def talk_s(self) -> float | None:
+        if self.answered_at is None or self.left_at is None:
+            return None
+        return round((self.left_at - self.answered_at).total_seconds(), 3)
+
+
+@dataclass(slots=True)
 class _CallNote:
     call_id: str
     number: str
@@ -364,6 +471,12 @@ class _CallNote:
     recording_uri: str | None = None
     disposition: str | None = None
     ended_at: datetime | None = None
+    legs: dict[str, _Leg] = field(default_factory=dict)
+    """The agents who answered or placed the call, in that order."""
+    ringing: dict[str, datetime] = field(default_factory=dict)
+    """The agents the call rings at now, with when it started ringing there."""
+    recordings: dict[str, str] = field(default_factory=dict)
+    """Recording URI by the agent whose leg it recorded."""
 
     def recent(self) -> RecentCall:
         talk = (self.ended_at - self.answered_at).total_seconds() if (
@@ -372,6 +485,60 @@ class _CallNote:
                           direction=self.direction, queue=self.queue, agent_id=self.agent_id,
                           disposition=self.disposition, talk_s=talk,
                           recording_uri=self.recording_uri)
+
+    def leave(self, agent_id: str, at: datetime) -> None:
+        leg = self.legs.get(agent_id)
+        if leg is not None and leg.answered_at is not None and leg.left_at is None:
+            leg.left_at = at
+
+    def answer(self, agent_id: str, at: datetime) -> None:
+        for other in list(self.legs):
+            self.leave(other, at)
+        self.legs.pop(agent_id, None)  # re-inserted last: the latest handler
+        self.legs[agent_id] = _Leg(answered_at=at)
+        self.ringing.clear()
+
+
+@dataclass(frozen=True, slots=True)
+class _Recording:
+    """A ``call.recording_stored`` event and the call it belongs to (CC-07)."""
+
+    uri: str
+    call_id: str
+    stored_at: datetime
+    agent_id: str | None
+    duration_s: float
+    size_bytes: int | None
+    reason: str
+    note: _CallNote | None
+
+    @property
+    def agents(self) -> list[str]:
+        """Every agent who answered or placed the call (the recorded one included)."""
+        agents = list(self.note.legs) if self.note is not None else []
+        if self.agent_id is not None and self.agent_id not in agents:
+            agents.append(self.agent_id)
+        return agents
+
+    @property
+    def numbers(self) -> set[str]:
+        """The call's numbers: the caller's and the dialled one."""
+        return set() if self.note is None else {self.note.caller, self.note.dialed}
+
+    def view(self, *, playable: bool) -> RecordingView:
+        note = self.note
+        return RecordingView(
+            call_id=self.call_id, stored_at=self.stored_at, agent_id=self.agent_id,
+            agents=self.agents, direction=note.direction if note else None,
+            caller=note.caller if note else None, dialed=note.dialed if note else None,
+            region=_region_view(note.region if note else None),
+            queue=note.queue if note else None, duration_s=self.duration_s,
+            size_bytes=self.size_bytes, reason=self.reason, playable=playable,
+            uri=self.uri if playable else None)
+
+
+def _region_view(region: CallerRegion | None) -> RegionView | None:
+    return None if region is None else RegionView(**msgspec.structs.asdict(region))
 
 
 class _Bounded(OrderedDict[str, T]):
@@ -389,20 +556,31 @@ class _Bounded(OrderedDict[str, T]):
 
 
 class CallerHistory:
-    """What the service remembers of calls and tickets, from the events it has seen.
+    """What the service remembers of calls, tickets, voicemail and recordings, from the
+    events it has seen.
 
     Bounded: the last ``recent_calls`` finished calls of each number, ``max_numbers``
-    numbers and ``max_tickets`` tickets, the least recently touched forgotten first.
-    A number learns its customer id from a call offer that carries one or from a
-    ticket created on one of its calls.
+    numbers and ``max_tickets`` tickets; the last ``agent_calls`` finished and missed
+    calls of each of ``max_agents`` agents (AG-05); the last ``mailbox_messages``
+    messages of each of ``max_mailboxes`` mailboxes (CC-06); the last ``max_recordings``
+    recordings (CC-07). The least recently touched entries are forgotten first. A number
+    learns its customer id from a call offer that carries one or from a ticket created
+    on one of its calls.
     """
 
     def __init__(self, *, recent_calls: int = 5, max_tickets_shown: int = 10,
-                 max_numbers: int = 100_000, max_tickets: int = 100_000) -> None:
-        if recent_calls < 1:
-            raise ValueError(f"recent_calls must be at least 1, got {recent_calls}")
+                 max_numbers: int = 100_000, max_tickets: int = 100_000,
+                 agent_calls: int = 100, max_agents: int = 10_000,
+                 mailbox_messages: int = 100, max_mailboxes: int = 10_000,
+                 max_recordings: int = 100_000) -> None:
+        for name, value in (("recent_calls", recent_calls), ("agent_calls", agent_calls),
+                            ("mailbox_messages", mailbox_messages)):
+            if value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
         self._recent_limit = recent_calls
         self._tickets_shown = max_tickets_shown
+        self._agent_limit = agent_calls
+        self._mailbox_limit = mailbox_messages
         self._live: dict[str, _CallNote] = {}
         self._finished: _Bounded[_CallNote] = _Bounded(max_numbers * recent_calls)
         self._by_number: _Bounded[deque[str]] = _Bounded(max_numbers)
@@ -410,6 +588,10 @@ class CallerHistory:
         self._tickets: _Bounded[TicketSummary] = _Bounded(max_tickets)
         self._tickets_by_number: _Bounded[deque[str]] = _Bounded(max_numbers)
         self._tickets_by_customer: _Bounded[deque[str]] = _Bounded(max_numbers)
+        self._agent_calls: _Bounded[deque[AgentCall]] = _Bounded(max_agents)
+        self._missed: _Bounded[deque[MissedCall]] = _Bounded(max_agents)
+        self._mailboxes: _Bounded[deque[VoicemailMessage]] = _Bounded(max_mailboxes)
+        self._recordings: _Bounded[_Recording] = _Bounded(max_recordings)
 
     def call(self, call_id: str) -> _CallNote | None:
         """What is known of a live or recently finished call."""
@@ -422,6 +604,22 @@ class CallerHistory:
             return None
         return note.customer_id or self._customers.get(note.number)
 
+    def agent_calls(self, agent_id: str, limit: int) -> list[AgentCall]:
+        """The agent's last finished calls, newest first (AG-05)."""
+        return list(self._agent_calls.get(agent_id, ()))[:limit]
+
+    def missed_calls(self, agent_id: str, limit: int) -> list[MissedCall]:
+        """The calls that rang at the agent and it did not answer, newest first (AG-05)."""
+        return list(self._missed.get(agent_id, ()))[:limit]
+
+    def voicemail(self, mailbox: str) -> list[VoicemailMessage]:
+        """The messages of a mailbox, newest first (CC-06)."""
+        return list(self._mailboxes.get(mailbox, ()))
+
+    def recordings(self) -> Iterable[_Recording]:
+        """Every remembered recording, most recently stored first (CC-07)."""
+        return reversed(list(self._recordings.values()))
+
     def observe(self, event: Event[Payload]) -> None:
         """Take one engine event into account."""
         p = event.payload
@@ -431,24 +629,50 @@ class CallerHistory:
             customer = p.customer_id or self._customers.get(number)
             if p.customer_id:
                 self._customers[number] = p.customer_id
-            self._live[p.call_id] = _CallNote(
+            note = _CallNote(
                 call_id=p.call_id, number=number, caller=p.caller, dialed=p.dialed,
                 direction=p.direction, offered_at=at, region=p.caller_region,
                 customer_id=customer, priority=p.priority)
+            if p.agent_id is not None:
+                note.legs[p.agent_id] = _Leg()
+            self._live[p.call_id] = note
+        elif isinstance(p, RecordingStored):
+            self._store_recording(p, at)
+        elif isinstance(p, VoicemailLeft):
+            self._store_voicemail(p, at)
         elif isinstance(p, CallPayload) and (note := self._live.get(p.call_id)) is not None:
-            if isinstance(p, CallQueued):
-                note.queue, note.queued_at, note.priority = p.queue, at, p.priority
-            elif isinstance(p, CallAnswered):
-                note.agent_id, note.answered_at = p.agent_id, at
-                note.queue = p.queue or note.queue
-            elif isinstance(p, RecordingStored):
-                note.recording_uri = p.uri
-            elif isinstance(p, CallEnded):
-                note.disposition, note.ended_at = p.disposition, at
-                note.agent_id = p.agent_id or note.agent_id
-                self._finish(self._live.pop(p.call_id))
+            self._observe_call(note, p, at)
         elif isinstance(p, TicketPayload):
             self._observe_ticket(p, at)
+
+    def _observe_call(self, note: _CallNote, p: CallPayload, at: datetime) -> None:
+        if isinstance(p, CallQueued):
+            note.queue, note.queued_at, note.priority = p.queue, at, p.priority
+        elif isinstance(p, RingingAgent):
+            note.ringing[p.agent_id] = at
+        elif isinstance(p, RingNoAnswer):
+            self._miss(note, p.agent_id, at, "rona")
+        elif isinstance(p, CallAbandoned) and p.stage == "ringing":
+            for agent_id in list(note.ringing):
+                self._miss(note, agent_id, at, "caller_hung_up")
+        elif isinstance(p, CallAnswered):
+            note.agent_id, note.answered_at = p.agent_id, at
+            note.queue = p.queue or note.queue
+            note.answer(p.agent_id, at)
+        elif isinstance(p, CallTransferred) and p.agent_id is not None:
+            note.leave(p.agent_id, at)
+        elif isinstance(p, SupervisorJoined) and p.mode == "intercept":
+            note.answer(p.supervisor_id, at)
+        elif isinstance(p, CallEnded):
+            note.disposition, note.ended_at = p.disposition, at
+            note.agent_id = p.agent_id or note.agent_id
+            for agent_id in list(note.legs):
+                note.leave(agent_id, at)
+            self._finish(self._live.pop(p.call_id))
+
+    def mailbox_count(self, mailbox: str) -> int:
+        """How many messages the mailbox holds (CC-06)."""
+        return len(self._mailboxes.get(mailbox, ()))
 
     def screen_pop(self, event: Event[Payload]) -> ScreenPop | None:
         """The screen pop for a ``call.ringing`` event (``None`` for any other event or
@@ -479,6 +703,46 @@ class CallerHistory:
         numbers = self._by_number.get(note.number) or deque(maxlen=self._recent_limit)
         numbers.appendleft(note.call_id)
         self._by_number[note.number] = numbers
+        for agent_id, leg in note.legs.items():
+            self._push(self._agent_calls, agent_id, AgentCall(
+                call_id=note.call_id, offered_at=note.offered_at, answered_at=leg.answered_at,
+                direction=note.direction, caller=note.caller, dialed=note.dialed,
+                region=_region_view(note.region), queue=note.queue, talk_s=leg.talk_s(),
+                disposition=note.disposition or "failed",
+                recording_uri=note.recordings.get(agent_id)), self._agent_limit)
+
+    def _miss(self, note: _CallNote, agent_id: str, at: datetime,
+              reason: Literal["rona", "caller_hung_up"]) -> None:
+        rang_at = note.ringing.pop(agent_id, None)
+        if rang_at is None:
+            return
+        self._push(self._missed, agent_id, MissedCall(
+            call_id=note.call_id, rang_at=rang_at, missed_at=at, reason=reason,
+            caller=note.caller, region=_region_view(note.region), queue=note.queue,
+            ring_s=round((at - rang_at).total_seconds(), 3)), self._agent_limit)
+
+    def _store_recording(self, p: RecordingStored, at: datetime) -> None:
+        note = self.call(p.call_id)
+        if note is not None:
+            note.recording_uri = p.uri
+            if p.agent_id is not None:
+                note.recordings[p.agent_id] = p.uri
+        self._recordings[p.uri] = _Recording(
+            uri=p.uri, call_id=p.call_id, stored_at=at, agent_id=p.agent_id,
+            duration_s=p.duration_s, size_bytes=p.size_bytes, reason=p.reason, note=note)
+
+    def _store_voicemail(self, p: VoicemailLeft, at: datetime) -> None:
+        note = self.call(p.call_id)
+        self._push(self._mailboxes, p.mailbox, VoicemailMessage(
+            call_id=p.call_id, caller=note.caller if note else None,
+            region=_region_view(note.region if note else None), left_at=at,
+            duration_s=p.duration_s, recording_uri=p.recording_uri), self._mailbox_limit)
+
+    @staticmethod
+    def _push(index: _Bounded[deque[T]], key: str, item: T, limit: int) -> None:
+        items = index.get(key) or deque(maxlen=limit)
+        items.appendleft(item)
+        index[key] = items
 
     def _observe_ticket(self, p: TicketPayload, at: datetime) -> None:
         if isinstance(p, TicketCreated):
@@ -882,6 +1146,63 @@ class EngineService:
         """The configured users ``supervisor_id`` may supervise, in configuration order."""
         return [a.id for a in self.center.agents if self.in_scope(supervisor_id, a.id)]
 
+    def voicemail_box(self, session: Session, mailbox: str) -> VoicemailBox:
+        """A mailbox's messages, if ``session`` may read it (CC-06): its own mailbox; a
+        supervisor also those of the agents in scope and the queues' mailboxes."""
+        me = session.user_id
+        if mailbox != me:
+            if ROLE_RANK[session.role] < ROLE_RANK["team_lead"]:
+                raise CommandRejectedError("forbidden", f"agent {me} may read only its own "
+                                           f"mailbox {me}")
+            if mailbox in self.users:
+                try:
+                    self.engine.check_scope(me, mailbox)
+                except CommandRejectedError as exc:
+                    raise CommandRejectedError("forbidden", f"{me} may not read mailbox "
+                                               f"{mailbox}: {exc.message}") from exc
+            elif mailbox not in {q.name for q in self.center.queues}:
+                raise CommandRejectedError("unknown", f"unknown mailbox {mailbox!r}; a mailbox "
+                                           "is named after an agent or a queue")
+        messages = self.history.voicemail(mailbox)
+        return VoicemailBox(mailbox=mailbox, count=len(messages), messages=messages)
+
+    def search_recordings(self, session: Session, *, agent_id: str | None = None,
+                          number: str | None = None, since: datetime | None = None,
+                          until: datetime | None = None, limit: int = 100
+                          ) -> list[RecordingView]:
+        """Recordings stored in ``[since, until)``, most recent first, of calls the
+        session may see (CC-07): an agent its own calls, a supervisor those of the agents
+        in scope (and its own), a director all. ``uri`` is given only for recordings of
+        a leg the session covers (a director's: every one)."""
+        me = session.user_id
+        director = session.role == "director"
+        if since is not None and until is not None and since >= until:
+            raise CommandRejectedError("invalid", "since must be before until")
+        if agent_id is not None and agent_id != me:
+            if ROLE_RANK[session.role] < ROLE_RANK["team_lead"]:
+                raise CommandRejectedError("forbidden", f"agent {me} may search only its own "
+                                           "recordings")
+            if agent_id not in self.users:
+                raise CommandRejectedError("unknown", f"unknown agent {agent_id!r}")
+            if not director and not self.in_scope(me, agent_id):
+                raise CommandRejectedError("forbidden", f"agent {agent_id} is outside the "
+                                           f"scope of {session.role} {me}")
+        covered = None if director else {me, *self.scope_of(me)}
+        found: list[RecordingView] = []
+        for recording in self.history.recordings():
+            if len(found) >= limit:
+                break
+            agents = recording.agents
+            if ((since is not None and recording.stored_at < since)
+                    or (until is not None and recording.stored_at >= until)
+                    or (agent_id is not None and agent_id not in agents)
+                    or (number is not None and number not in recording.numbers)
+                    or (covered is not None and covered.isdisjoint(agents))):
+                continue
+            playable = covered is None or recording.agent_id in covered
+            found.append(recording.view(playable=playable))
+        return found
+
     # -- streams -------------------------------------------------------------------
 
     def subscribe(self, session: Session, *, scope: Iterable[str] | None = None
@@ -936,20 +1257,27 @@ class EngineService:
 
     def _fan_out(self, event: Event[Payload]) -> None:
         parties = self._parties(event)
+        p = event.payload
         message: str | None = None
+        notice: str | None = None
+        if isinstance(p, VoicemailLeft) and p.mailbox in self.users:
+            notice = json.dumps({"kind": "message_waiting", "mailbox": p.mailbox,
+                                 "count": self.history.mailbox_count(p.mailbox)})
         for subscriber in list(self._subscribers):
+            own = subscriber.scope is None
             wanted = (subscriber.user_id in parties if subscriber.scope is None
                       else not subscriber.scope.isdisjoint(parties))
-            if not wanted:
-                continue
-            message = message or _event_message(event)
-            subscriber.offer(message)
-            if subscriber.scope is None and isinstance(event.payload, RingingAgent) and (
-                event.payload.agent_id == subscriber.user_id
+            if wanted:
+                message = message or _event_message(event)
+                subscriber.offer(message)
+                if own and isinstance(p, RingingAgent) and p.agent_id == subscriber.user_id:
+                    pop = self.history.screen_pop(event)
+                    if pop is not None:
+                        subscriber.offer(msgspec.json.encode(pop).decode())
+            if notice is not None and own and isinstance(p, VoicemailLeft) and (
+                p.mailbox == subscriber.user_id
             ):
-                pop = self.history.screen_pop(event)
-                if pop is not None:
-                    subscriber.offer(msgspec.json.encode(pop).decode())
+                subscriber.offer(notice)
         if isinstance(event.payload, AgentLoggedOut):
             self._end_sessions(event.payload.agent_id)
 
@@ -1242,6 +1570,21 @@ async def sign_out(queue: str, service: Service, me: Me) -> AgentView:
     return await _act(service, me, lambda e: e.sign_out(me.user_id, queue))
 
 
+@agents.get("/calls", response_model=list[AgentCall])
+async def my_calls(service: Service, me: Me,
+                   limit: Annotated[int, Query(ge=1, le=100)] = 20) -> list[AgentCall]:
+    """AG-05: the caller's own finished calls (answered or placed), newest first."""
+    return service.history.agent_calls(me.user_id, limit)
+
+
+@agents.get("/missed", response_model=list[MissedCall])
+async def my_missed(service: Service, me: Me,
+                    limit: Annotated[int, Query(ge=1, le=100)] = 20) -> list[MissedCall]:
+    """AG-05: calls that rang here and were not answered here (RONA, or the caller hung
+    up while ringing), newest first."""
+    return service.history.missed_calls(me.user_id, limit)
+
+
 # -- routes: tickets (TK-01) ------------------------------------------------------------
 
 
@@ -1313,6 +1656,37 @@ async def waiting(queue: str, service: Service, me: Me) -> WaitingView:
     if ROLE_RANK[me.role] < ROLE_RANK["team_lead"] and queue not in user.skills:
         raise CommandRejectedError("forbidden", f"agent {me.user_id} has no skill for {queue}")
     return view
+
+
+# -- routes: voicemail (CC-06) and recordings (CC-07) -------------------------------------
+
+voicemail = APIRouter(prefix="/v1/voicemail", tags=["voicemail"], responses=_ERRORS)
+
+
+@voicemail.get("/{mailbox}", response_model=VoicemailBox)
+async def read_voicemail(mailbox: str, service: Service, me: Me) -> VoicemailBox:
+    """CC-06: a mailbox's messages, newest first; an agent reads its own mailbox only, a
+    supervisor also those of the agents in scope and the queues' mailboxes."""
+    return service.voicemail_box(me, mailbox)
+
+
+recordings = APIRouter(prefix="/v1/recordings", tags=["recordings"], responses=_ERRORS)
+
+
+@recordings.get("", response_model=list[RecordingView])
+async def search_recordings(
+    service: Service, me: Me,
+    agent_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    number: Annotated[str | None, Query(min_length=1, max_length=40)] = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[RecordingView]:
+    """CC-07: recordings stored in [since, until) of calls with an agent (answered or
+    placed) or a number (caller or dialled), most recent first; ``uri`` only where the
+    caller may play the recording."""
+    return service.search_recordings(me, agent_id=agent_id, number=number, since=since,
+                                     until=until, limit=limit)
 
 
 # -- routes: supervision (SV-01..SV-03) -------------------------------------------------
@@ -1459,7 +1833,7 @@ def create_app(service: EngineService) -> FastAPI:
                   description=_DESCRIPTION, lifespan=lifespan)
     app.state.service = service
     _install_error_handlers(app)
-    for router in (sessions, agents, queues, supervision, health):
+    for router in (sessions, agents, queues, voicemail, recordings, supervision, health):
         app.include_router(router)
     _install_streams(app, service)
     return app

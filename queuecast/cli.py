@@ -290,11 +290,12 @@ def _tally_table(tally: object) -> Table:
     assert isinstance(tally, Tally)
     table = Table(title=f"queuecast live: {tally.events} events, up to "
                   f"{tally.last_event_at:%H:%M:%S}" if tally.last_event_at else "queuecast live")
-    for column in ("queue", "offered", "answered", "abandoned", "SL 20s", "ASA s"):
+    for column in ("queue", "offered", "answered", "abandoned", "other", "SL 20s", "ASA s"):
         table.add_column(column, justify="left" if column == "queue" else "right")
     for name, counts in sorted(tally.queues.items()):
         sl, asa = counts.service_level, counts.asa_s
         table.add_row(name, str(counts.offered), str(counts.answered), str(counts.abandoned),
+                      str(counts.other),
                       "-" if sl is None else f"{sl:.1%}", "-" if asa is None else f"{asa:.1f}")
     states = Counter(tally.agent_states.values())
     table.caption = "agents: " + ", ".join(f"{s} {n}" for s, n in sorted(states.items()))
@@ -303,13 +304,14 @@ def _tally_table(tally: object) -> Table:
 
 @app.command("demo")
 def demo(
-    hours: Annotated[float, typer.Option(help="Simulated hours of traffic.")] = 1.0,
-    speed: Annotated[float, typer.Option(help="Simulated seconds per real second.")] = 360.0,
+    scenario: Annotated[str, typer.Option(help="Bundled scenario name or YAML file.")] = "demo",
+    speed: Annotated[float, typer.Option(help="Simulated seconds per real second.")] = 2400.0,
     seed: Annotated[int, typer.Option(help="Random seed of the traffic.")] = 7,
     as_json: Annotated[bool, typer.Option("--json", help="Print the final counts as JSON.")]
     = False,
 ) -> None:
-    """Simulate inbound traffic into the event log and show live queue counts from it."""
+    """Run the call-control simulator on a scenario into the event log and show live queue
+    counts read back from the log."""
     from queuecast.demo import run_demo
 
     current = settings()
@@ -317,13 +319,14 @@ def demo(
     err.print(f"event log: {current.event_log.url} under {current.home_path}")
     with open_event_log(current) as log, Live(console=out, auto_refresh=False,
                                               transient=as_json) as live:
-        tally = run_demo(log, hours=hours, speed=speed, seed=seed,
+        tally = run_demo(log, scenario=scenario, speed=speed, seed=seed,
                          on_update=lambda t: live.update(_tally_table(t), refresh=True))
     if as_json:
         typer.echo(json.dumps({
             "events": tally.events,
             "queues": {name: {"offered": c.offered, "answered": c.answered,
-                              "abandoned": c.abandoned, "service_level": c.service_level,
+                              "abandoned": c.abandoned, "other": c.other,
+                              "service_level": c.service_level,
                               "asa": c.asa_s} for name, c in sorted(tally.queues.items())},
         }))
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from ingest.contract import CallAbandoned, CallAnswered, CallOffered, encode_event
+from ingest.contract import encode_event
 from ingest.sample import sample_traffic
 from queuecast.cli import app
 
@@ -107,28 +106,21 @@ def test_schema_check_finds_stale_files(tmp_path: Path) -> None:
     assert "up to date" in checked.output
 
 
-def test_demo_counts_equal_a_direct_count_of_the_traffic(home: Path) -> None:
-    result = runner.invoke(app, ["demo", "--hours", "0.25", "--speed", "7200", "--seed", "5",
-                                 "--json"])
+def test_demo_counts_equal_the_simulators_own_summary(home: Path) -> None:
+    """The live counts read back from the log equal the simulator's figures for the seed."""
+    from callcore.scenario import load_scenario
+    from callcore.simulator import Simulation
+
+    result = runner.invoke(app, ["demo", "--speed", "200000", "--seed", "5", "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
-    expected: Counter[tuple[str, str]] = Counter()
-    waits: dict[str, list[float]] = {}
-    for event in sample_traffic(hours=0.25, seed=5):
-        p = event.payload
-        if isinstance(p, CallOffered):
-            expected[(p.entry or "", "offered")] += 1
-        elif isinstance(p, CallAnswered):
-            expected[(p.queue or "", "answered")] += 1
-            waits.setdefault(p.queue or "", []).append(p.wait_s)
-        elif isinstance(p, CallAbandoned):
-            expected[(p.queue or "", "abandoned")] += 1
-    for queue, counts in summary["queues"].items():
-        for kind in ("offered", "answered", "abandoned"):
-            assert counts[kind] == expected[(queue, kind)], (queue, kind)
-        assert counts["offered"] == counts["answered"] + counts["abandoned"]
-        assert counts["asa"] == pytest.approx(sum(waits[queue]) / len(waits[queue]))
-    assert set(summary["queues"]) == {"sales", "support", "billing"}
+    direct = Simulation(load_scenario("demo"), seed=5).run()
+    assert set(summary["queues"]) == {q.name for q in direct.queues.values()}
+    for queue in direct.queues.values():
+        live = summary["queues"][queue.name]
+        assert (live["offered"], live["answered"], live["abandoned"], live["other"]) == (
+            queue.offered, queue.answered, queue.abandoned, sum(queue.other.values())), queue.name
+    assert summary["events"] == direct.events
 
 
 def test_retention_from_the_config_file(home: Path, tmp_path: Path) -> None:
