@@ -29,7 +29,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import chinese_calendar
 import holidays
 import msgspec
-import yaml
+
+from callcore.yamlfiles import read_document
 
 __all__ = [
     "BusinessCalendar",
@@ -387,16 +388,7 @@ def load_calendar(source: Path | str | Mapping[str, Any]) -> BusinessCalendar:
 
     Raises ``CalendarConfigError`` naming the file and the path of each problem.
     """
-    if isinstance(source, Mapping):
-        raw: Any = source
-        where = "calendar configuration"
-    else:
-        path = Path(source)
-        where = str(path)
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise CalendarConfigError(f"{where}: not valid YAML: {exc}") from None
+    raw, where = read_document(source, what="calendar configuration", error=CalendarConfigError)
     try:
         config = msgspec.convert(raw, CalendarConfig)
     except msgspec.ValidationError as exc:

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
-import yaml
+
+from callcore.yamlfiles import read_document
 
 __all__ = [
     "ROLE_RANK",
@@ -200,16 +201,7 @@ def _counts(names: list[str]) -> dict[str, int]:
 
 def load_center(source: Path | str | Mapping[str, Any]) -> CenterConfig:
     """Load and check a center configuration from a YAML file or a mapping."""
-    if isinstance(source, Mapping):
-        raw: Any = source
-        where = "center configuration"
-    else:
-        path = Path(source)
-        where = str(path)
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise CenterConfigError(f"{where}: not valid YAML: {exc}") from None
+    raw, where = read_document(source, what="center configuration", error=CenterConfigError)
     try:
         center = msgspec.convert(raw, CenterConfig)
     except msgspec.ValidationError as exc:

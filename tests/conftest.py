@@ -66,3 +66,13 @@ def make_log(
     """Open an EventLog in a namespace of its own (call again to reopen the same log)."""
     namespace = unique("qc")
     return lambda: EventLog(make_transport(), namespace=namespace)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh QUEUECAST_HOME (and working folder) for commands run in-process."""
+    folder = tmp_path / "home"
+    monkeypatch.setenv("QUEUECAST_HOME", str(folder))
+    monkeypatch.setenv("QUEUECAST_LOG_LEVEL", "ERROR")
+    monkeypatch.chdir(tmp_path)
+    return folder

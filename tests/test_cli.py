@@ -17,15 +17,6 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "home"
-    monkeypatch.setenv("QUEUECAST_HOME", str(folder))
-    monkeypatch.setenv("QUEUECAST_LOG_LEVEL", "ERROR")
-    monkeypatch.chdir(tmp_path)
-    return folder
-
-
-@pytest.fixture
 def lines(tmp_path: Path) -> Path:
     """Six events, the third and fifth lines broken."""
     traffic = list(sample_traffic(start=datetime(2026, 3, 2, tzinfo=UTC), hours=0.1))

@@ -468,15 +468,6 @@ def test_speed_paces_the_virtual_clock() -> None:
 # -- the command ------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "home"
-    monkeypatch.setenv("QUEUECAST_HOME", str(folder))
-    monkeypatch.setenv("QUEUECAST_LOG_LEVEL", "ERROR")
-    monkeypatch.chdir(tmp_path)
-    return folder
-
-
 def test_simulate_command_prints_json_and_writes_the_log(home: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(app, ["simulate", "demo", "--seed", "3", "--json"])
