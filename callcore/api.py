@@ -441,15 +441,16 @@ class ScreenPop(msgspec.Struct, frozen=True, kw_only=True, tag="screen_pop", tag
 
 @dataclass(slots=True)
 class _Leg:
-    """One agent's part in a call: from its answer until it left (transfer or end)."""
+    """One agent's part in a call: talk from each answer until it left (transfer, another
+    agent's answer, or the end)."""
 
     answered_at: datetime | None = None
-    left_at: datetime | None = None
+    """The agent's first answer."""
+    talking_since: datetime | None = None
+    talked_s: float = 0.0
 
     def talk_s(self) -> float | None:
-        if self.answered_at is None or self.left_at is None:
-            return None
-        return round((self.left_at - self.answered_at).total_seconds(), 3)
+        return None if self.answered_at is None else round(self.talked_s, 3)
 
 
 @dataclass(slots=True)
@@ -472,7 +473,7 @@ class _CallNote:
     disposition: str | None = None
     ended_at: datetime | None = None
     legs: dict[str, _Leg] = field(default_factory=dict)
-    """The agents who answered or placed the call, in that order."""
+    """The agents who answered or placed the call, in the order they first did."""
     ringing: dict[str, datetime] = field(default_factory=dict)
     """The agents the call rings at now, with when it started ringing there."""
     recordings: dict[str, str] = field(default_factory=dict)
@@ -488,14 +489,16 @@ class _CallNote:
 
     def leave(self, agent_id: str, at: datetime) -> None:
         leg = self.legs.get(agent_id)
-        if leg is not None and leg.answered_at is not None and leg.left_at is None:
-            leg.left_at = at
+        if leg is not None and leg.talking_since is not None:
+            leg.talked_s += (at - leg.talking_since).total_seconds()
+            leg.talking_since = None
 
     def answer(self, agent_id: str, at: datetime) -> None:
         for other in list(self.legs):
             self.leave(other, at)
-        self.legs.pop(agent_id, None)  # re-inserted last: the latest handler
-        self.legs[agent_id] = _Leg(answered_at=at)
+        leg = self.legs.setdefault(agent_id, _Leg())
+        leg.answered_at = leg.answered_at or at
+        leg.talking_since = at
         self.ringing.clear()
 
 
@@ -1346,7 +1349,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": description} for status, description in (
         (401, "No valid session: log in with POST /v1/sessions"),
         (403, "Outside the caller's role or scope, or a missing permission"),
-        (404, "No such agent, call, ticket or queue"),
+        (404, "No such agent, call, ticket, queue or mailbox"),
         (409, "The current state does not allow it"),
         (422, "Malformed request or invalid arguments"),
     )

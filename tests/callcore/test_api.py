@@ -1,6 +1,6 @@
 """The CTI API end to end: sessions, role checks, bad commands, a full call with a screen
 pop over the WebSocket, the telephony seam, the checked-in OpenAPI document and a real
-uvicorn server (AG-01..AG-05, SV-01..SV-03, CC-09, ACD-05, ACD-07, TK-01)."""
+uvicorn server (AG-01..AG-05, SV-01..SV-03, CC-06, CC-07, CC-09, ACD-05, ACD-07, TK-01)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -54,7 +54,9 @@ def _agent(agent_id: str, **fields: Any) -> dict[str, Any]:
 
 CENTER = load_center({
     "site": "hq",
-    "numbers": [{"number": "4000", "entry": {"kind": "queue", "target": "sales"}}],
+    "numbers": [{"number": "4000", "entry": {"kind": "queue", "target": "sales"}},
+                {"number": "4001", "entry": {"kind": "voicemail", "target": "a1"}},
+                {"number": "4002", "entry": {"kind": "voicemail", "target": "sales"}}],
     "queues": [
         {"name": "sales", "ring_timeout_s": 10, "after_call_work_s": 5},
         {"name": "support"},
@@ -125,9 +127,16 @@ def login(client: TestClient) -> Login:
     return log_in
 
 
-def _offer(client: TestClient, service: EngineService, caller: str = CALLER) -> str:
+def _offer(client: TestClient, service: EngineService, caller: str = CALLER,
+           dialed: str = "4000") -> str:
     assert client.portal is not None
-    return client.portal.call(lambda: service.offer_call(caller=caller, dialed="4000"))
+    return client.portal.call(lambda: service.offer_call(caller=caller, dialed=dialed))
+
+
+def _network(client: TestClient, action: Callable[[], Awaitable[None]]) -> None:
+    """Report a network event (hang-up, remote answer, voicemail) to the service."""
+    assert client.portal is not None
+    client.portal.call(action)
 
 
 def _tick(client: TestClient, service: EngineService, clock: VirtualClock, seconds: float
@@ -490,6 +499,17 @@ BAD_COMMANDS = [
                  "unknown queue 'nope'; known: sales, support", id="waiting-unknown-queue"),
     pytest.param("g1", "get", "/v1/queues/sales/waiting", None, 403, "forbidden",
                  "agent g1 has no skill for sales", id="waiting-queue-without-skill"),
+    pytest.param("a2", "get", "/v1/agents/me/missed?limit=0", None, 422, "invalid",
+                 "query.limit: Input should be greater than or equal to 1",
+                 id="missed-calls-limit-zero"),
+    pytest.param("a2", "get", "/v1/voicemail/a1", None, 403, "forbidden",
+                 "agent a2 may read only its own mailbox a2", id="voicemail-of-a-colleague"),
+    pytest.param("a2", "get", "/v1/recordings?agent_id=a1", None, 403, "forbidden",
+                 "agent a2 may search only its own recordings",
+                 id="recordings-of-a-colleague"),
+    pytest.param("a2", "get", "/v1/recordings?since=yesterday", None, 422, "invalid",
+                 "query.since: Input should be a valid datetime or date, input is too short",
+                 id="recordings-bad-since"),
     pytest.param("a2", "post", "/v1/agents/me/nonsense", None, 404, "unknown",
                  "no endpoint POST /v1/agents/me/nonsense", id="unknown-endpoint"),
 ]
@@ -703,6 +723,220 @@ def test_tk01_ticket_lifecycle(client: TestClient, service: EngineService, login
     types = [e.type for e in _logged(event_log) if e.type.startswith("ticket.")]
     assert types == ["ticket.created", "ticket.assigned", "ticket.status_changed",
                      "ticket.commented", "ticket.closed"]
+
+
+# -- AG-05 agent views, CC-06 voicemail, CC-07 recordings ------------------------------------
+
+SHENZHEN_VIEW = {"country": "中国", "province": "广东省", "city": "深圳市", "carrier": "中国移动"}
+
+
+def test_ag05_own_calls_and_missed_calls(
+    client: TestClient, service: EngineService, clock: VirtualClock, login: Login
+) -> None:
+    a1, a2 = login("a1"), login("a2")
+    client.post("/v1/agents/me/ready", headers=a1)
+    first = _offer(client, service)  # rings at a1, the only ready agent ...
+    _tick(client, service, clock, 10)  # ... who lets it ring out (RONA)
+    client.post("/v1/agents/me/ready", headers=a2)  # the call rings at a2 now
+    client.post("/v1/agents/me/answer", headers=a2)
+    _tick(client, service, clock, 30)
+    client.post("/v1/agents/me/hang-up", headers=a2)
+    client.post("/v1/agents/me/ready", headers=a1)
+    second = _offer(client, service, caller="+4930123456")  # rings at a1; a2 is in ACW
+    _tick(client, service, clock, 3)
+    _network(client, lambda: service.caller_hangs_up(second))  # hung up while ringing
+    out = client.post("/v1/agents/me/dial", headers=a1, json={"number": "+4930999"}).json()[
+        "call_id"]
+    _network(client, lambda: service.remote_answered(out))
+    _tick(client, service, clock, 20)
+    client.post("/v1/agents/me/hang-up", headers=a1)
+
+    assert client.get("/v1/agents/me/calls", headers=a1).json() == [{
+        "call_id": out, "offered_at": "2026-03-02T09:00:43Z",
+        "answered_at": "2026-03-02T09:00:43Z", "direction": "outbound", "caller": "1001",
+        "dialed": "+4930999", "region": None, "queue": None, "talk_s": 20.0,
+        "disposition": "answered", "recording_uri": f"recording://hq/{out}"}]
+    assert client.get("/v1/agents/me/calls", headers=a2).json() == [{
+        "call_id": first, "offered_at": "2026-03-02T09:00:00Z",
+        "answered_at": "2026-03-02T09:00:10Z", "direction": "inbound", "caller": CALLER,
+        "dialed": "4000", "region": SHENZHEN_VIEW, "queue": "sales", "talk_s": 30.0,
+        "disposition": "answered", "recording_uri": f"recording://hq/{first}"}]
+    missed = client.get("/v1/agents/me/missed", headers=a1)
+    assert missed.status_code == 200, missed.text
+    assert missed.json() == [
+        {"call_id": second, "rang_at": "2026-03-02T09:00:40Z",
+         "missed_at": "2026-03-02T09:00:43Z", "reason": "caller_hung_up",
+         "caller": "+4930123456", "region": None, "queue": "sales", "ring_s": 3.0},
+        {"call_id": first, "rang_at": "2026-03-02T09:00:00Z",
+         "missed_at": "2026-03-02T09:00:10Z", "reason": "rona", "caller": CALLER,
+         "region": SHENZHEN_VIEW, "queue": "sales", "ring_s": 10.0},
+    ]
+    assert client.get("/v1/agents/me/missed", headers=a2).json() == []
+    assert [c["call_id"] for c in client.get("/v1/agents/me/missed?limit=1",
+                                             headers=a1).json()] == [second]
+    too_many = client.get("/v1/agents/me/calls?limit=101", headers=a1)
+    assert too_many.status_code == 422
+    assert too_many.json() == {"error": "invalid",
+                               "message": "query.limit: Input should be less than or equal "
+                                          "to 100"}
+
+
+def test_ag05_a_transferred_call_counts_each_agents_own_talk(
+    client: TestClient, service: EngineService, clock: VirtualClock, login: Login
+) -> None:
+    a1, a2 = login("a1"), login("a2")
+    client.post("/v1/agents/me/ready", headers=a1)
+    call_id = _offer(client, service)
+    client.post("/v1/agents/me/answer", headers=a1)
+    _tick(client, service, clock, 5)
+    client.post("/v1/agents/me/ready", headers=a2)
+    transferred = client.post("/v1/agents/me/transfer", headers=a1,
+                              json={"target_kind": "agent", "target": "a2"})
+    assert transferred.status_code == 200, transferred.text
+    client.post("/v1/agents/me/answer", headers=a2)
+    _tick(client, service, clock, 7)
+    client.post("/v1/agents/me/hang-up", headers=a2)
+    mine = {user: [(c["call_id"], c["talk_s"], c["recording_uri"])
+                   for c in client.get("/v1/agents/me/calls", headers=headers).json()]
+            for user, headers in (("a1", a1), ("a2", a2))}
+    assert mine == {"a1": [(call_id, 5.0, None)],
+                    "a2": [(call_id, 7.0, f"recording://hq/{call_id}")]}
+
+
+@pytest.mark.timeout(30)
+def test_cc06_voicemail_boxes_visibility_and_message_waiting(
+    client: TestClient, service: EngineService, clock: VirtualClock, login: Login
+) -> None:
+    users = {u: login(u) for u in ("a1", "a2", "lead_red", "m1", "dir")}
+    token = users["a1"]["Authorization"].removeprefix("Bearer ")
+    with client.websocket_connect(f"/v1/agents/me/events?token={token}") as ws:
+        assert ws.receive_json()["kind"] == "hello"
+        first = _offer(client, service, dialed="4001")  # straight to a1's mailbox
+        _network(client, lambda: service.voicemail_recorded(first, duration_s=12.5,
+                                                            mailbox="a1"))
+        assert _until(ws, "message_waiting") == {"kind": "message_waiting", "mailbox": "a1",
+                                                 "count": 1}
+        _tick(client, service, clock, 60)
+        second = _offer(client, service, caller="+4930123456", dialed="4001")
+        _network(client, lambda: service.voicemail_recorded(second, duration_s=4.0,
+                                                            mailbox="a1"))
+        assert _until(ws, "message_waiting") == {"kind": "message_waiting", "mailbox": "a1",
+                                                 "count": 2}
+    queued = _offer(client, service, dialed="4002")  # the sales queue's mailbox
+    _network(client, lambda: service.voicemail_recorded(queued, duration_s=9.0,
+                                                        mailbox="sales"))
+
+    own = client.get("/v1/voicemail/a1", headers=users["a1"])
+    assert own.status_code == 200, own.text
+    assert own.json() == {"mailbox": "a1", "count": 2, "messages": [
+        {"call_id": second, "caller": "+4930123456", "region": None,
+         "left_at": "2026-03-02T09:01:00Z", "duration_s": 4.0,
+         "recording_uri": f"voicemail://hq/{second}"},
+        {"call_id": first, "caller": CALLER, "region": SHENZHEN_VIEW,
+         "left_at": "2026-03-02T09:00:00Z", "duration_s": 12.5,
+         "recording_uri": f"voicemail://hq/{first}"},
+    ]}
+    assert client.get("/v1/voicemail/a2", headers=users["a2"]).json() == {
+        "mailbox": "a2", "count": 0, "messages": []}
+
+    def read(user: str, mailbox: str) -> tuple[int, Any]:
+        response = client.get(f"/v1/voicemail/{mailbox}", headers=users[user])
+        body = response.json()
+        return response.status_code, body["count"] if response.status_code == 200 else body
+
+    only_own = {"error": "forbidden", "message": "agent a2 may read only its own mailbox a2"}
+    assert read("a2", "a1") == (403, only_own)
+    assert read("a2", "sales") == (403, only_own)
+    assert read("a2", "nobox") == (403, only_own)  # an agent learns nothing of other boxes
+    assert read("lead_red", "a1") == (200, 2)
+    assert read("lead_red", "sales") == (200, 1)
+    assert read("lead_red", "b1") == (403, {
+        "error": "forbidden",
+        "message": "lead_red may not read mailbox b1: agent b1 is outside the scope of "
+                   "team_lead lead_red"})
+    assert read("lead_red", "m1") == (403, {
+        "error": "forbidden",
+        "message": "lead_red may not read mailbox m1: lead_red (team_lead) may not act on m1 "
+                   "(manager)"})
+    assert read("m1", "a1") == (200, 2)
+    assert read("m1", "g1")[0] == 403
+    assert read("dir", "g1") == (200, 0)
+    assert read("dir", "nobox") == (404, {
+        "error": "unknown",
+        "message": "unknown mailbox 'nobox'; a mailbox is named after an agent or a queue"})
+
+
+def test_cc07_recording_search_scope_and_playback_rights(
+    client: TestClient, service: EngineService, clock: VirtualClock, login: Login
+) -> None:
+    users = {u: login(u) for u in ("a1", "a2", "b1", "g1", "lead_red", "m1", "dir")}
+    # A: a1 answers, talks 5 s and transfers to a2, who talks 7 s; a2's leg is recorded.
+    client.post("/v1/agents/me/ready", headers=users["a1"])
+    inbound = _offer(client, service)
+    client.post("/v1/agents/me/answer", headers=users["a1"])
+    _tick(client, service, clock, 5)
+    client.post("/v1/agents/me/ready", headers=users["a2"])
+    client.post("/v1/agents/me/transfer", headers=users["a1"],
+                json={"target_kind": "agent", "target": "a2"})
+    client.post("/v1/agents/me/answer", headers=users["a2"])
+    _tick(client, service, clock, 7)
+    client.post("/v1/agents/me/hang-up", headers=users["a2"])  # stored 09:00:12
+
+    def outbound(user: str, number: str, talk_s: float) -> str:
+        call_id: str = client.post("/v1/agents/me/dial", headers=users[user],
+                                   json={"number": number}).json()["call_id"]
+        _network(client, lambda: service.remote_answered(call_id))
+        _tick(client, service, clock, talk_s)
+        client.post("/v1/agents/me/hang-up", headers=users[user])
+        return call_id
+
+    green = outbound("g1", "+4930999", 3)  # stored 09:00:15
+    blue = outbound("b1", CALLER, 4)  # stored 09:00:19
+
+    def search(user: str, **params: str) -> list[tuple[str, bool, str | None]]:
+        response = client.get("/v1/recordings", headers=users[user], params=params)
+        assert response.status_code == 200, response.text
+        return [(r["call_id"], r["playable"], r["uri"]) for r in response.json()]
+
+    def uri(call_id: str) -> str:
+        return f"recording://hq/{call_id}"
+
+    full = client.get("/v1/recordings", headers=users["a2"]).json()
+    assert full == [{
+        "call_id": inbound, "stored_at": "2026-03-02T09:00:12Z", "agent_id": "a2",
+        "agents": ["a1", "a2"], "direction": "inbound", "caller": CALLER, "dialed": "4000",
+        "region": SHENZHEN_VIEW, "queue": "sales", "duration_s": 7.0, "size_bytes": None,
+        "reason": "forced", "playable": True, "uri": uri(inbound)}]
+    # a1 took part in the call but its own leg was not recorded: listed, not playable.
+    assert search("a1") == [(inbound, False, None)]
+    assert search("g1") == [(green, True, uri(green))]
+    assert search("lead_red") == [(inbound, True, uri(inbound))]
+    assert search("m1") == [(blue, True, uri(blue)), (inbound, True, uri(inbound))]
+    assert search("dir") == [(blue, True, uri(blue)), (green, True, uri(green)),
+                             (inbound, True, uri(inbound))]
+    assert search("dir", number=CALLER) == [(blue, True, uri(blue)),
+                                            (inbound, True, uri(inbound))]
+    assert search("dir", agent_id="a1") == [(inbound, True, uri(inbound))]
+    assert search("m1", agent_id="b1", number="+4930999") == []
+    assert search("dir", since="2026-03-02T09:00:13Z", until="2026-03-02T09:00:19Z") == [
+        (green, True, uri(green))]
+    assert search("dir", since="2026-03-02T10:00:16+01:00") == [(blue, True, uri(blue))]
+    assert search("dir", limit="1") == [(blue, True, uri(blue))]
+
+    def refused(user: str, **params: str) -> tuple[int, dict[str, str]]:
+        response = client.get("/v1/recordings", headers=users[user], params=params)
+        return response.status_code, response.json()
+
+    assert refused("a1", agent_id="a2") == (403, {
+        "error": "forbidden", "message": "agent a1 may search only its own recordings"})
+    assert refused("lead_red", agent_id="b1") == (403, {
+        "error": "forbidden", "message": "agent b1 is outside the scope of team_lead lead_red"})
+    assert refused("dir", agent_id="ghost") == (404, {
+        "error": "unknown", "message": "unknown agent 'ghost'"})
+    assert refused("dir", since="2026-03-02T09:00:13Z", until="2026-03-02T09:00:13Z") == (
+        422, {"error": "invalid", "message": "since must be before until"})
+    assert refused("dir", since="2026-03-02T09:00:13") == (422, {
+        "error": "invalid", "message": "query.since: Input should have timezone info"})
 
 
 # -- the telephony seam --------------------------------------------------------------------------
