@@ -417,6 +417,11 @@ class Engine:
             raise CommandRejectedError("conflict", f"agent {agent_id} is {agent.state}")
         if not number or not number.lstrip("+").isdigit():
             raise CommandRejectedError("invalid", f"{number!r} is not a dialable number")
+        rejection = (self._blocked(number, "outbound", from_ms(self.clock.now_ms()))
+                     if self._blocked else None)
+        if rejection is not None:
+            raise CommandRejectedError("forbidden", f"{number} is blacklisted for outbound "
+                                       f"calls (CC-04): {rejection}")
         internal = any(a.extension == number for a in self.agents.values())
         call_id = self._next_id("call")
         self._emit(CallOffered(call_id=call_id, direction="internal" if internal else "outbound",

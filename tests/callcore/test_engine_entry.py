@@ -14,7 +14,7 @@ from callcore.blacklist import Blacklist
 from callcore.calendar import load_calendar
 from callcore.center import load_center
 from callcore.clock import VirtualClock
-from callcore.engine import Engine
+from callcore.engine import CommandRejectedError, Engine
 from callcore.region import caller_region
 from ingest.contract import encode_event
 
@@ -162,12 +162,20 @@ def test_blacklisted_callers_hear_the_rejection_prompt() -> None:
     listed, request = Blacklist().request("13900001111", reason="abuse", requested_by="a1",
                                           at=at, direction="inbound")
     listed = listed.approve(request, by="lead", at=at, role_of={"lead": "team_lead"})
+    listed, request = listed.request("13700002222", reason="do not call", requested_by="a1",
+                                     at=at, direction="outbound")
+    listed = listed.approve(request, by="lead", at=at, role_of={"lead": "team_lead"})
     h = bank(blocked=listed.blocked)
     call = h.engine.offer_call(caller="+86 139-0000-1111", dialed="95556")
     rows = [row[1:] for row in table(h.take(), "kind", "disposition")]
     assert rows[-2:] == [("call.announcement_played", "rejection", None),
                          ("call.ended", None, "blacklisted")]
     assert call not in h.engine.calls
+    h.ready("a1")
+    with pytest.raises(CommandRejectedError, match="blacklisted for outbound"):
+        h.engine.dial("a1", "13700002222")
+    allowed = h.engine.dial("a1", "13900001111")  # listed for inbound calls only
+    assert h.engine.calls[allowed].stage == "outbound"
 
 
 @pytest.mark.parametrize(("caller", "province"), [("+8613800138000", "北京市"),
