@@ -449,3 +449,56 @@ def simulate(
         Console().print(result.table())
     if result.rejected:
         err.print(f"[yellow]engine rejected commands:[/yellow] {result.rejected}")
+
+
+# -- staffing (scheduling.erlang) -------------------------------------------------------
+
+
+@app.command("staff")
+def staff(
+    calls: Annotated[float, typer.Option(help="Offered calls per interval.")],
+    aht: Annotated[float, typer.Option(help="Average handle time, seconds.")],
+    interval_minutes: Annotated[float, typer.Option(help="Interval length, minutes.")] = 30.0,
+    sl: Annotated[float, typer.Option(help="Service-level target, fraction.")] = 0.8,
+    answer_within: Annotated[float, typer.Option(help="Service-level threshold T, s.")] = 20.0,
+    shrinkage: Annotated[float, typer.Option(help="Shrinkage, fraction.")] = 0.0,
+    max_occupancy: Annotated[float | None, typer.Option(help="Occupancy cap.")] = None,
+    patience: Annotated[float | None, typer.Option(
+        help="Mean patience, seconds (Erlang A).")] = None,
+    agents: Annotated[int | None, typer.Option(
+        help="Figures for this staffing instead of the required one.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Agents needed for a service level (Erlang C, or Erlang A with --patience)."""
+    from scheduling.erlang import apply_shrinkage, queue_metrics, required_agents
+
+    try:
+        if agents is None:
+            result = required_agents(
+                calls=calls, aht=aht, interval_minutes=interval_minutes, service_level=sl,
+                answer_within=answer_within, max_occupancy=max_occupancy, patience=patience,
+                shrinkage=shrinkage)
+            m = result.metrics
+        else:
+            m = queue_metrics(calls=calls, aht=aht, agents=agents,
+                              interval_minutes=interval_minutes, answer_within=answer_within,
+                              patience=patience)
+            apply_shrinkage(agents, shrinkage)
+    except ValueError as exc:
+        err.print(f"[red]staffing error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    n = int(m.agents)
+    figures = {
+        "agents": n, "agents_with_shrinkage": int(apply_shrinkage(n, shrinkage)),
+        "p_wait": float(m.p_wait), "service_level": float(m.service_level),
+        "asa": float(m.asa) if float(m.asa) < float("inf") else None,
+        "occupancy": float(m.occupancy), "p_abandon": float(m.p_abandon),
+    }
+    if as_json:
+        typer.echo(json.dumps(figures))
+        return
+    table = Table(title="staffing")
+    for column in figures:
+        table.add_column(column, justify="right")
+    table.add_row(*(f"{v:.6g}" if isinstance(v, float) else str(v) for v in figures.values()))
+    Console().print(table)
