@@ -750,12 +750,12 @@ def _check_graph(flow: Flow) -> list[tuple[str | None, str]]:
         if isinstance(node, MenuNode) and "0" not in node.options and flow.zero_out is not None:
             edges[name].append(("zero_out", flow.zero_out, True))
     reached = {flow.start}
-    todo = [flow.start]
-    while todo:
-        for _, target, _ in edges[todo.pop()]:
+    frontier = [flow.start]
+    while frontier:
+        for _, target, _ in edges[frontier.pop()]:
             if target in flow.nodes and target not in reached:
                 reached.add(target)
-                todo.append(target)
+                frontier.append(target)
     out += [(name, f"unreachable from start '{flow.start}'; link to it from another node or "
                    "delete it") for name in flow.nodes if name not in reached]
     # Edges taken without a valid keypress: a cycle of them traps a silent caller forever.

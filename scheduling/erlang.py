@@ -122,15 +122,15 @@ def _log_erlang_b(agents: NDArray[np.int64], load: NDArray[np.float64]) -> NDArr
         log_pmf = n * np.log(np.where(a > 0, a, 1.0)) - a - gammaln(n + 1.0)
         out = np.where(closed, log_pmf - np.log(np.where(closed, cdf, 1.0)), out)
     out = np.where((a == 0) & (n > 0), -np.inf, out)
-    todo = ~closed & (a > 0) & (n > 0)
-    if np.any(todo):
-        nn, aa = n[todo], a[todo]
+    pending = ~closed & (a > 0) & (n > 0)
+    if np.any(pending):
+        nn, aa = n[pending], a[pending]
         log_b = np.zeros(nn.shape)
         log_a = np.log(aa)
         for k in range(1, int(nn.max()) + 1):
             step = log_a + log_b - np.log(k + aa * np.exp(log_b))
             log_b = np.where(k <= nn, step, log_b)
-        out[todo] = log_b
+        out[pending] = log_b
     return out
 
 

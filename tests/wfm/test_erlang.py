@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
-
-# pytest puts tests/ on sys.path, where tests/scheduling/ would shadow the scheduling package
-# as a namespace package: put the repository root first.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from queuecast.cli import app
 from scheduling import (
