@@ -9,22 +9,21 @@ numpy arrays (one element per interval) and broadcasts them against each other.
 * Erlang C: M/M/N, ``C = B / (1 - rho (1 - B))``.
 * Erlang A (Palm, Garnett–Mandelbaum–Reiman): M/M/N+M with exponential patience of mean
   ``patience``; computed exactly from the birth–death chain with abandonment rate
-  ``theta = 1 / patience``, in log space. The service level is answered within ``T`` over
-  offered calls (abandoned calls count against it); ASA is the mean wait of answered calls.
+  ``theta = 1 / patience``, in log space, as padded (intervals x queue length) blocks; the
+  service level uses the regularized incomplete beta function (see ``_erlang_a``). The
+  service level is answered within ``T`` over offered calls (abandoned calls count against
+  it); ASA is the mean wait of answered calls.
 
 See ``docs/metrics.md`` for the definitions.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import sparse
-from scipy.sparse.linalg import expm_multiply
-from scipy.special import gammaincc, gammaln
+from scipy.special import betainc, gammaincc, gammaln
 
 __all__ = [
     "QueueMetrics",
@@ -151,44 +150,81 @@ def erlang_c(agents: ArrayLike, load: ArrayLike) -> NDArray[np.float64]:
 # -- Erlang A --------------------------------------------------------------------------
 
 
-def _erlang_a_one(n: int, lam: float, mu: float, theta: float, t: float) -> tuple[float, ...]:
-    """(p_wait, service_level, asa, p_abandon) of M/M/n+M for one interval (rates per s)."""
-    if lam == 0:
-        return 0.0, 1.0, 0.0, 0.0
-    a = lam / mu
-    x, y = n * mu / theta, lam / theta
-    terms = math.ceil(max(0.0, y - x) + 12.0 * math.sqrt(max(x, y, 1.0)) + 40.0)
-    if terms > _MAX_SERIES_TERMS:
+_CHUNK_CELLS = 2_000_000  # rows x series terms per block, to bound memory
+
+
+def _erlang_a(n: NDArray[np.int64], lam: NDArray[np.float64], mu: NDArray[np.float64],
+              theta: NDArray[np.float64], t: float) -> tuple[NDArray[np.float64], ...]:
+    """(p_wait, service_level, asa, p_abandon) of M/M/n+M per interval (1-D, rates per s).
+
+    With all agents busy, pi_{n+j} / pi_n = prod_{k=1..j} y / (x + k) where x = n mu / theta
+    and y = lam / theta; the series is summed over a padded (intervals x terms) block.
+    A caller with j ahead is served with probability prod_k r_k / (r_k + theta) and, given
+    that, within t when sum_{k=1..j+1} Exp(theta (x + k)) <= t; since e^{-theta Exp(theta
+    (x + k))} ~ Beta(x + k, 1) and the product of those is Beta(x + 1, j + 1), that is
+    1 - I_{exp(-theta t)}(x + 1, j + 1), the regularized incomplete beta function.
+    """
+    size = n.shape[0]
+    p_wait, sl, asa, p_ab = np.zeros(size), np.ones(size), np.zeros(size), np.zeros(size)
+    none = (n == 0) & (lam > 0)
+    p_wait[none], sl[none], asa[none], p_ab[none] = 1.0, 0.0, np.inf, 1.0
+    live = np.flatnonzero((n > 0) & (lam > 0))
+    if live.size == 0:
+        return p_wait, sl, asa, p_ab
+    x_all, y_all = n[live] * mu[live] / theta[live], lam[live] / theta[live]
+    terms = np.ceil(np.maximum(0.0, y_all - x_all)
+                    + 12.0 * np.sqrt(np.maximum.reduce([x_all, y_all, np.ones(live.size)]))
+                    + 40.0).astype(np.int64)
+    if terms.max() > _MAX_SERIES_TERMS:
         raise ValueError("patience is too long relative to aht for Erlang A at this load; "
                          "pass patience=None (Erlang C) instead")
-    j = np.arange(terms, dtype=np.float64)
-    # t_j = pi_{n+j} / pi_n = prod_{k=1..j} y / (x + k)
-    log_t = np.concatenate(([0.0], np.cumsum(np.log(y) - np.log(x + j[1:]))))
-    peak = log_t.max()
-    weights = np.exp(log_t - peak)
-    log_s0 = peak + math.log(weights.sum())
-    w = weights / weights.sum()  # distribution of calls ahead, given all agents busy
-    log_b = float(_log_erlang_b(np.array(n), np.array(a)))
-    log_below = math.log1p(-math.exp(log_b)) - log_b if n > 0 else -math.inf  # sum_{k<n} pi/pi_n
-    p_wait = 1.0 / (1.0 + math.exp(min(log_below - log_s0, 700.0)))
-    served = n * mu / (n * mu + (j + 1.0) * theta)  # P(served | j ahead), telescoped
-    p_abandon = p_wait * float(np.dot(w, 1.0 - served))
-    rates = n * mu + (j + 1.0) * theta
-    mean_wait_served = served * np.cumsum(1.0 / rates)  # E[W; served | j ahead]
-    p_served = 1.0 - p_abandon
-    asa = p_wait * float(np.dot(w, mean_wait_served)) / p_served if p_served > 0 else math.inf
-    if n == 0:
-        return 1.0, 0.0, math.inf, 1.0
-    # P(served within t | j) = P(served | j) * P(sum_{k=1..j+1} Exp(n mu + k theta) <= t):
-    # a pure-death chain from state j+1 down to 0, solved with one sparse matrix exponential.
-    size = terms + 1
-    diag = -np.concatenate(([0.0], rates))
-    # transposed generator: state i (i calls to clear) moves to i - 1 at rate n mu + i theta
-    gen_t = sparse.diags([diag, rates], [0, 1], shape=(size, size), format="csc")
-    start = np.concatenate(([0.0], w * served))
-    within = float(expm_multiply(gen_t * t, start)[0]) if t > 0 else 0.0
-    service_level = (1.0 - p_wait) + p_wait * min(within, 1.0)
-    return p_wait, service_level, asa, p_abandon
+    order = np.argsort(terms, kind="stable")  # similar widths share a block
+    ordered = terms[order]
+    begin = 0
+    while begin < live.size:
+        fits = (np.arange(1, live.size - begin + 1) * ordered[begin:]) <= _CHUNK_CELLS
+        stop = begin + (int(np.argmin(fits)) if not fits.all() else fits.size)
+        stop = max(stop, begin + 1)
+        pick, width = order[begin:stop], int(ordered[stop - 1])
+        begin = stop
+        rows = live[pick]
+        x, y = x_all[pick, None], y_all[pick, None]
+        nmu, th = (n[rows] * mu[rows])[:, None], theta[rows, None]
+        j = np.arange(width, dtype=np.float64)[None, :]
+        inside = j < terms[pick, None]
+        steps = np.where(inside[:, 1:], np.log(y) - np.log(x + j[:, 1:]), 0.0)
+        log_t = np.where(inside, np.concatenate((np.zeros((len(rows), 1)),
+                                                 np.cumsum(steps, axis=1)), axis=1), -np.inf)
+        peak = log_t.max(axis=1, keepdims=True)
+        weights = np.exp(log_t - peak)
+        total = weights.sum(axis=1, keepdims=True)
+        w = weights / total
+        log_s0 = (peak + np.log(total))[:, 0]
+        log_b = _log_erlang_b(n[rows], lam[rows] / mu[rows])
+        log_below = np.log1p(-np.exp(log_b)) - log_b  # sum_{k<n} pi_k / pi_n
+        pw = 1.0 / (1.0 + np.exp(np.minimum(log_below - log_s0, 700.0)))
+        rates = nmu + (j + 1.0) * th
+        served = nmu / rates
+        ab = pw * (w * (1.0 - served)).sum(axis=1)
+        wait_served = served * np.cumsum(1.0 / rates, axis=1)
+        answered = 1.0 - ab
+        with np.errstate(divide="ignore", invalid="ignore"):
+            asa[rows] = np.where(answered > 0, pw * (w * wait_served).sum(axis=1) / answered,
+                                 np.inf)
+        if t > 0:
+            mass = w * served
+            # the incomplete beta is the costly part: skip terms that cannot count
+            live_terms = mass > 1e-18 * mass.max(axis=1, keepdims=True)
+            within = np.zeros(mass.shape)
+            a_arg = np.broadcast_to(x + 1.0, mass.shape)[live_terms]
+            b_arg = np.broadcast_to(j + 1.0, mass.shape)[live_terms]
+            z_arg = np.broadcast_to(np.exp(-th * t), mass.shape)[live_terms]
+            within[live_terms] = 1.0 - betainc(a_arg, b_arg, z_arg)
+            sl[rows] = (1.0 - pw) + pw * np.minimum((mass * within).sum(axis=1), 1.0)
+        else:
+            sl[rows] = 1.0 - pw
+        p_wait[rows], p_ab[rows] = pw, ab
+    return p_wait, sl, asa, p_ab
 
 
 # -- metrics and staffing --------------------------------------------------------------
@@ -230,12 +266,9 @@ def queue_metrics(
     pat = _array("patience", patience, positive=True)
     n, calls_arr, aht_arr, pat, load = np.broadcast_arrays(n, calls_arr, aht_arr, pat, load)
     lam = calls_arr / (interval_minutes * 60.0)
-    rows = [_erlang_a_one(int(k), float(la), 1.0 / float(h), 1.0 / float(p), answer_within)
-            for k, la, h, p in zip(n.ravel(), lam.ravel(), aht_arr.ravel(), pat.ravel(),
-                                   strict=True)]
-    p_wait, sl, asa, p_ab = (np.array(col, dtype=np.float64).reshape(n.shape)
-                             for col in zip(*rows, strict=True)) if rows else (
-        np.zeros(n.shape),) * 4
+    p_wait, sl, asa, p_ab = (v.reshape(n.shape) for v in _erlang_a(
+        n.ravel(), lam.ravel().astype(np.float64), 1.0 / aht_arr.ravel(), 1.0 / pat.ravel(),
+        float(answer_within)))
     # occupancy = carried load / agents, carried load = load * (1 - p_abandon)
     with np.errstate(divide="ignore", invalid="ignore"):
         occ = np.where(n > 0, load * (1.0 - p_ab) / np.where(n > 0, n, 1), 1.0)
@@ -281,13 +314,20 @@ def required_agents(
         raise ValueError("max_abandon needs patience (mean seconds before a caller hangs up)")
     load = offered_load(calls=calls, aht=aht, interval_minutes=interval_minutes)
     pat_shape = () if patience is None else np.shape(patience)
-    shape = np.broadcast_shapes(load.shape, np.shape(aht), pat_shape)
-    load = np.broadcast_to(load, shape)
+    shape = np.broadcast_shapes(load.shape, np.shape(aht), np.shape(calls), pat_shape)
+    load_f = np.broadcast_to(load, shape).ravel()
+    calls_f = np.broadcast_to(_array("calls", calls), shape).ravel()
+    aht_f = np.broadcast_to(_array("aht", aht, positive=True), shape).ravel()
+    pat_f = None if patience is None else np.broadcast_to(
+        _array("patience", patience, positive=True), shape).ravel()
 
-    def meets(agents: NDArray[np.int64]) -> tuple[NDArray[np.bool_], QueueMetrics]:
-        m = queue_metrics(calls=calls, aht=aht, agents=agents, interval_minutes=interval_minutes,
-                          answer_within=answer_within, patience=patience)
-        ok = np.ones(shape, dtype=bool) if patience is not None else (agents > load) | (load == 0)
+    def meets(agents: NDArray[np.int64], rows: NDArray[np.intp]
+              ) -> tuple[NDArray[np.bool_], QueueMetrics]:
+        m = queue_metrics(calls=calls_f[rows], aht=aht_f[rows], agents=agents,
+                          interval_minutes=interval_minutes, answer_within=answer_within,
+                          patience=None if pat_f is None else pat_f[rows])
+        ok = (np.ones(rows.size, dtype=bool) if pat_f is not None
+              else (agents > load_f[rows]) | (load_f[rows] == 0))
         if sl_target is not None:
             ok &= m.service_level >= sl_target - 1e-12
         if max_asa is not None:
@@ -298,22 +338,34 @@ def required_agents(
             ok &= m.p_abandon <= ab_target + 1e-12
         return ok, m
 
-    # bisection on agents, vectorized over intervals: lo fails (or is -1), hi meets
-    lo = np.full(shape, -1, dtype=np.int64)
-    hi = np.maximum(np.ceil(load).astype(np.int64) + 1, 1)
-    while True:
-        ok, _ = meets(hi)
-        if ok.all():
-            break
-        lo = np.where(ok, lo, hi)
-        hi = np.where(ok, hi, hi * 2 + 1)
-        if np.any(hi > _MAX_AGENTS):
+    # Gallop from square-root staffing until each interval is bracketed (lo fails, hi
+    # meets; lo = -1 stands for "below zero"), then bisect; every pass evaluates only the
+    # intervals still undecided.
+    size = load_f.size
+    lo, hi = np.full(size, -1, dtype=np.int64), np.full(size, -1, dtype=np.int64)
+    step = np.ones(size, dtype=np.int64)
+    cand = np.ceil(load_f + np.sqrt(load_f)).astype(np.int64)
+    todo = np.arange(size)
+    while todo.size:
+        ok, _ = meets(cand[todo], todo)
+        hi[todo[ok]], lo[todo[~ok]] = cand[todo[ok]], cand[todo[~ok]]
+        up = hi[todo] < 0
+        nxt = np.where(up, lo[todo] + step[todo], hi[todo] - step[todo])
+        step[todo] *= 2
+        if np.any(nxt > _MAX_AGENTS):
             raise ValueError("targets cannot be met with a finite number of agents; "
                              "relax service_level, max_asa or max_abandon")
-    while np.any(hi - lo > 1):
-        mid = np.where(hi - lo > 1, (lo + hi) // 2, hi)
-        ok, _ = meets(np.maximum(mid, 0))
-        hi = np.where(ok, mid, hi)
-        lo = np.where(ok, lo, mid)
-    _, metrics = meets(hi)
+        open_ = up | ((nxt >= 0) & (hi[todo] - lo[todo] > 1) & (nxt > lo[todo]))
+        cand[todo] = nxt
+        todo = todo[open_]
+    todo = np.flatnonzero(hi - lo > 1)
+    while todo.size:
+        mid = (lo[todo] + hi[todo]) // 2
+        ok, _ = meets(mid, todo)
+        hi[todo[ok]], lo[todo[~ok]] = mid[ok], mid[~ok]
+        todo = todo[hi[todo] - lo[todo] > 1]
+    _, metrics = meets(hi, np.arange(size))
+    hi = hi.reshape(shape)
+    metrics = QueueMetrics(*(np.asarray(getattr(metrics, f.name)).reshape(shape)
+                             for f in fields(QueueMetrics)))
     return StaffingResult(hi, apply_shrinkage(hi, shrinkage), metrics)
