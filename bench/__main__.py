@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from bench import eventlog, simulator
+from bench import eventlog, simulator, wfm
 
-SUITES = {"eventlog": eventlog.run, "simulator": simulator.run}
+SUITES = {"eventlog": eventlog.run, "simulator": simulator.run, "wfm": wfm.run}
 
 
 def main(argv: list[str]) -> None:
