@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 from typing import Any
 
-__all__ = ["collect"]
+__all__ = ["REAL_DATA", "collect"]
+
+
+def _real_data() -> Path:
+    """Other people's call-center data (``../shared/data/real`` beside the checkout, or the
+    folder ``QUEUECAST_REAL_DATA`` names; CI clones elsewhere and sets it)."""
+    if os.environ.get("QUEUECAST_REAL_DATA"):
+        return Path(os.environ["QUEUECAST_REAL_DATA"])
+    return Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+
+
+REAL_DATA = _real_data()
 
 
 def collect(consumer: Any, count: int, *, deadline_s: float = 60.0) -> list[Any]:

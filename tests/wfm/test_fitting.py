@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import REAL_DATA
 
 from callcore.scenario import Empirical, Exponential, Lognormal
 from ingest.importers import ImportFormatError
@@ -23,8 +24,7 @@ from scheduling.fitting import (
     kaplan_meier,
 )
 
-BANK = Path(__file__).resolve().parents[3] / "shared" / "data" / "real" / (
-    "anonymous_bank_one_month_calls.csv")
+BANK = REAL_DATA / "anonymous_bank_one_month_calls.csv"
 needs_bank = pytest.mark.skipif(
     not BANK.exists(), reason=f"real data absent: {BANK} (see ../shared/data/real/SOURCES.md)")
 

@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from support import REAL_DATA
+
 from callcore.scenario import Deterministic, Exponential
 from ingest.contract import (
     ForecastInterval,
@@ -28,8 +30,7 @@ from queuecast.schedule_check import (
 from scheduling.erlang import queue_metrics
 from scheduling.model import Activity
 
-BANK = Path(__file__).resolve().parents[3] / "shared" / "data" / "real" / (
-    "anonymous_bank_one_month_calls.csv")
+BANK = REAL_DATA / "anonymous_bank_one_month_calls.csv"
 
 
 def _grid(periods: int, start: str = "2026-01-05 08:00") -> pd.DatetimeIndex:
