@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-
 from support import REAL_DATA
 
 from callcore.scenario import Deterministic, Exponential
