@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from bench.wfm import chain_erlang_a
 from queuecast.cli import app
 from scheduling import (
     apply_shrinkage,
@@ -73,37 +74,12 @@ def test_erlang_a_service_level_consistent() -> None:
     assert np.all(m.service_level >= 1 - m.p_wait)
 
 
-def _erlang_a_reference(n: int, calls: float, aht: float, patience: float, t: float
-                        ) -> tuple[float, float, float]:
-    """P(wait), P(abandon), SL by brute force: the truncated birth-death chain, then the
-    tagged caller's pure-death chain (calls ahead clearing, own abandonment) by expm."""
-    from scipy.linalg import expm
-
-    lam, mu, theta = calls / 1800.0, 1.0 / aht, 1.0 / patience
-    size = n + 400
-    pi = np.ones(size)
-    for k in range(1, size):
-        pi[k] = pi[k - 1] * lam / (min(k, n) * mu + max(k - n, 0) * theta)
-    pi /= pi.sum()
-    p_wait = pi[n:].sum()
-    p_ab = theta * float(np.dot(np.arange(size - n), pi[n:])) / lam
-    # states: j callers ahead (0..m-1), then served, abandoned
-    m = size - n
-    gen = np.zeros((m + 2, m + 2))
-    for j in range(m):
-        ahead_leave = n * mu + j * theta
-        gen[j, j - 1 if j else m] = ahead_leave
-        gen[j, m + 1] = theta
-        gen[j, j] = -(ahead_leave + theta)
-    within = expm(gen * t)[:m, m]
-    return p_wait, p_ab, (1 - p_wait) + float(np.dot(pi[n:], within))
-
-
 @pytest.mark.parametrize(("calls", "aht", "agents", "patience"),
                          [(100, 180, 14, 300), (360, 240, 44, 120), (40, 300, 5, 60)])
 def test_erlang_a_matches_brute_force(calls: float, aht: float, agents: int,
                                       patience: float) -> None:
-    p_wait, p_ab, sl = _erlang_a_reference(agents, calls, aht, patience, 20.0)
+    p_wait, p_ab, sl = chain_erlang_a(agents, calls / 1800.0, aht, patience, 20.0,
+                                      extra_states=400)
     m = queue_metrics(calls=calls, aht=aht, agents=agents, patience=patience)
     assert float(m.p_wait) == pytest.approx(p_wait, abs=1e-9)
     assert float(m.p_abandon) == pytest.approx(p_ab, abs=1e-9)
