@@ -502,3 +502,10 @@ def staff(
         table.add_column(column, justify="right")
     table.add_row(*(f"{v:.6g}" if isinstance(v, float) else str(v) for v in figures.values()))
     Console().print(table)
+
+
+# -- schedules (scheduling.*): a command group in its own module -------------------------
+# It imports the helpers above (settings, open_event_log, err), so it is imported last.
+from queuecast.schedule_cli import schedule_app  # noqa: E402
+
+app.add_typer(schedule_app, name="schedule")
