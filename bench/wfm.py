@@ -230,7 +230,7 @@ def _week_rows(progress: Progress) -> tuple[list[list[str]], list[str]]:
              "required agent-hours staffed by Erlang A, 102 templates (8 h and 9 h on a "
              "15-minute start grid, two paid breaks and an unpaid lunch each), 5-on/2-off "
              "patterns, 150 agents with rest, weekly-hours and consecutive-day rules and shift "
-             "bids; one thread, the solver the library picks (HiGHS)."]
+             "bids; one thread: CBC for the shifts (day-by-day start), HiGHS for the roster."]
     return rows, notes
 
 
