@@ -73,16 +73,20 @@ def read_roster(path: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(ROSTER_COLUMNS))
 
 
+def _events(log: EventLog, topic: Topic, prefix: str) -> list[Any]:
+    """Every event of ``topic`` whose type starts with ``prefix``, from the beginning."""
+    events = []
+    with log.consumer(group=None, topics=[topic]) as consumer:
+        for batch in consumer.drain(idle=1.0):
+            events.extend(d.event for d in batch if d.event.type.startswith(prefix))
+    return events
+
+
 def _book(log: EventLog, timezone: str) -> Any:
     """Every schedule published so far, replayed from the ``wfm`` topic."""
     from scheduling.publish import replay
 
-    events = []
-    with log.consumer(group=None, topics=[Topic.WFM]) as consumer:
-        for batch in consumer.drain(idle=1.0):
-            events.extend(d.event for d in batch
-                          if d.event.type in ("wfm.schedule_published", "wfm.schedule_changed"))
-    return replay(events, timezone=timezone)
+    return replay(_events(log, Topic.WFM, "wfm.schedule_"), timezone=timezone)
 
 
 @schedule_app.command("plan")
@@ -191,6 +195,48 @@ def history(
         table.add_column(str(column))
     for record in trail.itertuples(index=False):
         table.add_row(*(str(v) for v in record))
+    Console().print(table)
+
+
+@schedule_app.command("adherence")
+def adherence(
+    schedule_id: Annotated[str, typer.Option(help="Schedule name.")],
+    timezone: Annotated[str, typer.Option(help="IANA zone of intervals and days.")] = "UTC",
+    tolerance: Annotated[float, typer.Option(
+        help="Minutes of grace around each scheduled change.")] = 5.0,
+    interval_minutes: Annotated[int, typer.Option(help="Interval length, minutes.")] = 15,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Days, intervals and exceptions as JSON.")] = False,
+) -> None:
+    """Adherence and conformance (WF-10) of the agents on the current schedule version,
+    from the agent-state events in the log."""
+    from scheduling.adherence import AdherenceRules, measure_adherence
+    from scheduling.publish import ScheduleCommandError
+    from streams.agent_states import state_spells
+
+    with open_event_log(settings()) as log:
+        book = _book(log, timezone)
+        states = state_spells(_events(log, Topic.AGENTS, "agent."))
+    try:
+        segments = book.segments(schedule_id)
+        result = measure_adherence(states, segments,
+                                   rules=AdherenceRules(tolerance_minutes=tolerance),
+                                   interval_minutes=interval_minutes, timezone=timezone)
+    except (ScheduleCommandError, ValueError) as exc:
+        err.print(f"[red]cannot measure adherence:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps({name: getattr(result, name).to_dict("records")
+                               for name in ("days", "intervals", "exceptions")}, default=str))
+        return
+    table = Table(title=f"adherence to {schedule_id} (tolerance {tolerance:g} min)")
+    for column in ("agent", "day", "scheduled min", "in adherence", "adherence",
+                   "worked min", "conformance"):
+        table.add_column(column, justify="left" if column in ("agent", "day") else "right")
+    for row in result.days.itertuples(index=False):
+        table.add_row(row.agent_id, str(row.day), f"{row.scheduled:g}",
+                      f"{row.in_adherence:g}", f"{row.adherence:.1%}", f"{row.worked:g}",
+                      f"{row.conformance:.1%}")
     Console().print(table)
 
 
