@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 
 from callcore.yamlfiles import read_document
+from ingest.contract import Event, decode_event
+from ingest.contract.codec import InvalidEventError
 from scheduling.erlang import required_agents
 from scheduling.roster import (
     Agent,
@@ -39,7 +41,10 @@ from scheduling.shifts import (
     ShiftTemplate,
 )
 
-__all__ = ["BUNDLED_PLANS", "Plan", "PlanError", "PlanResult", "load_plan", "run_plan"]
+__all__ = [
+    "BUNDLED_PLANS", "Plan", "PlanError", "PlanResult", "load_plan", "offered_calls",
+    "read_events", "requirement", "run_plan",
+]
 
 BUNDLED_PLANS = Path(__file__).resolve().parent / "plans"
 Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
@@ -57,10 +62,14 @@ class _Spec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
 
 
 class Profile(_Spec, frozen=True, kw_only=True):
-    """Offered calls: a day's total shaped by time of day, scaled per weekday."""
+    """Offered calls: a published forecast, or a day's total shaped by time of day and
+    scaled per weekday."""
 
-    calls_per_day: Positive
-    shape: list[tuple[str, float]]
+    forecast: str | None = None
+    """A file of ``wfm.forecast_published`` events (JSON or JSON lines; relative to the plan
+    file): the latest version for the plan's queue, with its per-interval handle times."""
+    calls_per_day: Positive | None = None
+    shape: list[tuple[str, float]] | None = None
     """``[["HH:MM", weight], ...]``: relative arrival rate from that time on (steps)."""
     weekdays: dict[Weekday, Annotated[float, msgspec.Meta(ge=0)]] = msgspec.field(
         default_factory=dict)
@@ -183,9 +192,77 @@ def load_plan(source: Path | str) -> Plan:
     except OSError as exc:
         raise PlanError(f"{path}: cannot read it ({exc.strerror})") from None
     try:
-        return msgspec.convert(data, Plan, strict=False)
+        plan = msgspec.convert(data, Plan, strict=False)
     except msgspec.ValidationError as exc:
         raise PlanError(f"{name}: {exc}") from None
+    demand = plan.demand
+    if (demand.forecast is None) == (demand.calls_per_day is None or demand.shape is None):
+        raise PlanError(f"{name}: demand: give either 'forecast' (a file) or both "
+                        "'calls_per_day' and 'shape'")
+    if demand.forecast is not None:
+        where = (path.parent / demand.forecast).resolve()
+        plan = msgspec.structs.replace(
+            plan, demand=msgspec.structs.replace(demand, forecast=str(where)))
+    return plan
+
+
+def read_events(path: Path, event_type: str) -> list[Event]:
+    """The events of ``event_type`` in a file of events (one JSON document or JSON lines)."""
+    text = path.read_text(encoding="utf-8").strip()
+    lines = [text] if text.startswith("{") and "\n{" not in text else text.splitlines()
+    found = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            event = decode_event(line.encode())
+        except (InvalidEventError, msgspec.DecodeError) as exc:
+            raise PlanError(f"{path}:{number}: {exc}") from None
+        if event.type == event_type:
+            found.append(event)
+    if not found:
+        raise PlanError(f"{path}: holds no {event_type} event")
+    return found
+
+
+def _forecast(plan: Plan, index: pd.DatetimeIndex) -> pd.DataFrame:
+    """Calls and handle time per plan interval from the latest forecast for the queue."""
+    assert plan.demand.forecast is not None
+    path = Path(plan.demand.forecast)
+    try:
+        events = read_events(path, "wfm.forecast_published")
+    except OSError as exc:
+        raise PlanError(f"demand.forecast: cannot read {path} ({exc.strerror})") from None
+    mine = [e.payload for e in events if e.payload.queue == plan.queue]
+    if not mine:
+        raise PlanError(f"demand.forecast: {path} has no forecast for queue {plan.queue!r}; "
+                        f"it has {sorted({e.payload.queue for e in events})}")
+    latest = max(mine, key=lambda f: f.version)
+    starts = pd.DatetimeIndex([i.start for i in latest.intervals]).tz_convert(
+        plan.timezone).tz_localize(None)
+    frame = pd.DataFrame({"calls": [i.calls for i in latest.intervals],
+                          "aht": [np.nan if i.aht_s is None else i.aht_s
+                                  for i in latest.intervals]}, index=starts)
+    step, grid = latest.interval_minutes, plan.interval_minutes
+    if step % grid == 0:  # coarser forecast: spread its calls evenly over our intervals
+        parts = step // grid
+        frame = pd.DataFrame(
+            {"calls": np.repeat(frame["calls"].to_numpy() / parts, parts),
+             "aht": np.repeat(frame["aht"].to_numpy(), parts)},
+            index=(frame.index.repeat(parts)
+                   + pd.to_timedelta(np.tile(np.arange(parts) * grid, len(frame)), "min")))
+    elif grid % step == 0:
+        weighted = (frame["calls"] * frame["aht"]).resample(f"{grid}min").sum(min_count=1)
+        calls = frame["calls"].resample(f"{grid}min").sum()
+        frame = pd.DataFrame({"calls": calls, "aht": weighted / calls.where(calls > 0)})
+    else:
+        raise PlanError(f"demand.forecast: its {step}-minute intervals do not fit the plan's "
+                        f"{grid}-minute grid; use a multiple or a divisor")
+    frame = frame.reindex(index)
+    if frame["calls"].isna().all():
+        raise PlanError(f"demand.forecast: forecast {latest.forecast_id} v{latest.version} "
+                        f"does not cover {plan.start} + {plan.days} days")
+    return frame.assign(calls=frame["calls"].fillna(0.0))
 
 
 def _minutes(clock_text: str, where: str) -> int:
@@ -199,10 +276,18 @@ def _minutes(clock_text: str, where: str) -> int:
     return value
 
 
+def _grid(plan: Plan) -> pd.DatetimeIndex:
+    return pd.date_range(pd.Timestamp(plan.start), periods=plan.days * 1440
+                         // plan.interval_minutes, freq=f"{plan.interval_minutes}min")
+
+
 def offered_calls(plan: Plan) -> pd.Series:
-    """Offered calls per interval (naive local interval starts) from the plan's profile."""
-    index = pd.date_range(pd.Timestamp(plan.start), periods=plan.days * 1440
-                          // plan.interval_minutes, freq=f"{plan.interval_minutes}min")
+    """Offered calls per interval (naive local interval starts): the forecast or profile."""
+    index = _grid(plan)
+    if plan.demand.forecast is not None:
+        return _forecast(plan, index)["calls"].rename("calls")
+    assert plan.demand.shape is not None
+    assert plan.demand.calls_per_day is not None
     steps = sorted((_minutes(t, f"demand.shape[{i}]"), w)
                    for i, (t, w) in enumerate(plan.demand.shape))
     if not steps or any(w < 0 for _, w in steps):
@@ -223,7 +308,10 @@ def offered_calls(plan: Plan) -> pd.Series:
 def requirement(plan: Plan, calls: pd.Series) -> pd.Series:
     """Required agents per interval for the staffing targets, after shrinkage (WF-04)."""
     s = plan.staffing
-    result = required_agents(calls=calls.to_numpy(), aht=s.aht,
+    aht = np.full(len(calls), s.aht)
+    if plan.demand.forecast is not None:  # the forecast's handle times where it has them
+        aht = _forecast(plan, _grid(plan))["aht"].fillna(s.aht).to_numpy()
+    result = required_agents(calls=calls.to_numpy(), aht=aht,
                              interval_minutes=plan.interval_minutes,
                              service_level=s.service_level, answer_within=s.answer_within,
                              max_occupancy=s.max_occupancy, patience=s.patience,

@@ -12,14 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import msgspec
 import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from ingest.contract import Topic, decode_event
-from ingest.contract.codec import InvalidEventError
+from ingest.contract import Topic
 from ingest.log import EventLog
 from queuecast.cli import err, open_event_log, settings
 from scheduling.model import Activity
@@ -241,22 +239,10 @@ def adherence(
 
 
 def _read_payload(path: Path, expected: str) -> Any:
-    """The last event of type ``expected`` in a JSON or JSON-lines file of events."""
-    text = path.read_text(encoding="utf-8").strip()
-    lines = [text] if text.startswith("{") and "\n{" not in text else text.splitlines()
-    found = None
-    for line in lines:
-        if not line.strip():
-            continue
-        try:
-            event = decode_event(line.encode())
-        except (InvalidEventError, msgspec.DecodeError) as exc:
-            raise ValueError(f"{path}: {exc}") from None
-        if event.type == expected:
-            found = event.payload
-    if found is None:
-        raise ValueError(f"{path}: holds no {expected} event")
-    return found
+    """The payload of the last event of type ``expected`` in a file of events."""
+    from queuecast.planning import read_events
+
+    return read_events(path, expected)[-1].payload
 
 
 @schedule_app.command("check")

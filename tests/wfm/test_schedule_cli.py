@@ -148,3 +148,51 @@ def test_plan_errors_name_the_value(tmp_path: Path) -> None:
     bad.write_text(PLAN.replace("calls_per_day: 900", "calls_per_dya: 900"))
     with pytest.raises(PlanError, match="calls_per_dya"):
         load_plan(bad)
+
+
+def _forecast_file(path: Path, *, queue: str, version: int, calls: float) -> None:
+    starts = pd.date_range("2026-03-02", periods=96, freq="30min", tz="UTC")
+    event = make_event(ForecastPublished(
+        queue=queue, forecast_id="f1", version=version, interval_minutes=30,
+        start=starts[0].to_pydatetime(), end=(starts[-1] + pd.Timedelta("30min")).to_pydatetime(),
+        model="test", published_by="planner1",
+        intervals=[ForecastInterval(start=t.to_pydatetime(), calls=calls if 16 <= k < 36 else 0.0,
+                                    aht_s=200.0 + k)
+                   for k, t in enumerate(starts)]),
+        occurred_at=datetime(2026, 3, 1, tzinfo=UTC), source="test")
+    with path.open("ab") as out:
+        out.write(encode_event(event) + b"\n")
+
+
+def test_plan_from_a_published_forecast(tmp_path: Path) -> None:
+    forecasts = tmp_path / "forecasts.jsonl"
+    _forecast_file(forecasts, queue="support", version=1, calls=10.0)
+    _forecast_file(forecasts, queue="support", version=2, calls=40.0)
+    _forecast_file(forecasts, queue="sales", version=3, calls=99.0)
+    plan_text = PLAN.replace(
+        '  calls_per_day: 900\n  shape: [["00:00", 0], ["08:00", 1.0], ["12:00", 1.5], '
+        '["16:00", 0.8], ["18:00", 0]]', "  forecast: forecasts.jsonl").replace(
+        "interval_minutes: 30", "interval_minutes: 15")
+    path = tmp_path / "plan.yaml"
+    path.write_text(plan_text)
+    spec = load_plan(path)
+    calls = offered_calls(spec)
+    # version 2 of the support forecast, 30-minute intervals split over two quarter-hours;
+    # day 2 has no forecast and is offered nothing
+    assert calls.sum() == pytest.approx(20 * 40.0)
+    assert calls[pd.Timestamp("2026-03-02 08:00")] == pytest.approx(20.0)
+    assert calls[pd.Timestamp("2026-03-03 08:00")] == 0.0
+    need = requirement(spec, calls)
+    # the forecast's handle time (200 + k s) staffs the interval, not staffing.aht (240 s)
+    assert need[pd.Timestamp("2026-03-02 08:00")] == pytest.approx(
+        float(requirement_for(20.0, 216.0)))
+    path.write_text(plan_text.replace("queue: support", "queue: billing"))
+    with pytest.raises(PlanError, match="no forecast for queue 'billing'"):
+        offered_calls(load_plan(path))
+
+
+def requirement_for(calls: float, aht: float) -> int:
+    from scheduling import required_agents
+
+    return int(required_agents(calls=calls, aht=aht, interval_minutes=15, service_level=0.8,
+                               answer_within=20).agents)
