@@ -20,12 +20,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from scheduling.model import time_zone
 from scheduling.publish import WORK
 
 __all__ = [
@@ -161,11 +162,7 @@ class AdherenceResult:
 
 
 def _zone(timezone: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
-        raise AdherenceInputError(f"timezone {timezone!r} is not an IANA time zone; give one "
-                                  "such as 'Europe/Berlin'") from None
+    return time_zone(timezone, error=AdherenceInputError)
 
 
 def _interval(interval_minutes: int) -> int:

@@ -9,10 +9,11 @@ All times are naive local wall-clock ``pd.Timestamp`` s of the planning site.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 
-__all__ = ["SHIFT_COLUMNS", "Activity", "ShiftFrameError", "check_shift_frame"]
+__all__ = ["SHIFT_COLUMNS", "Activity", "ShiftFrameError", "check_shift_frame", "time_zone"]
 
 SHIFT_COLUMNS: tuple[str, ...] = (
     "template", "day", "start", "end", "count", "paid_minutes", "skill", "activities",
@@ -65,3 +66,12 @@ def check_shift_frame(shifts: pd.DataFrame, *, argument: str = "shifts") -> None
                 raise ShiftFrameError(
                     f"{argument}: row {i} has {activity.kind} {activity.start}-{activity.end} "
                     f"outside the shift {row.start}-{row.end}; place activities inside it")
+
+
+def time_zone(timezone: str, *, error: type[ValueError] = ValueError) -> ZoneInfo:
+    """The IANA zone ``timezone``, or ``error`` saying how to name one."""
+    try:
+        return ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise error(f"timezone {timezone!r} is not an IANA time zone; give one such as "
+                    "'Europe/Berlin' or 'Asia/Shanghai'") from None

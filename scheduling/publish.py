@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from types import MappingProxyType
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -38,7 +38,7 @@ from ingest.contract import (
     encode_event,
     make_event,
 )
-from scheduling.model import Activity, ShiftFrameError, check_shift_frame
+from scheduling.model import Activity, ShiftFrameError, check_shift_frame, time_zone
 
 __all__ = [
     "CURRENT_COLUMNS",
@@ -621,11 +621,7 @@ def schedule_rows(
 
 
 def _zone(timezone: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
-        raise ScheduleCommandError(f"timezone {timezone!r} is not an IANA time zone; give one "
-                                   "such as 'Europe/Berlin' or 'Asia/Shanghai'") from None
+    return time_zone(timezone, error=ScheduleCommandError)
 
 
 def _required(name: str, value: object) -> None:
