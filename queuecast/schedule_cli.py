@@ -168,6 +168,46 @@ def publish(
               f"{frame['agent_id'].nunique()} agents")
 
 
+@schedule_app.command("edit")
+def edit(
+    schedule_id: Annotated[str, typer.Option(help="Schedule name.")],
+    agent: Annotated[list[str], typer.Option(
+        "--agent", help="Agent whose shifts in the window are replaced (repeatable).")],
+    start: Annotated[datetime, typer.Option(help="Window start, local time.")],
+    end: Annotated[datetime, typer.Option(help="Window end (exclusive), local time.")],
+    by: Annotated[str, typer.Option("--by", help="Who edits (agent id of the planner).")],
+    reason: Annotated[str, typer.Option(help="Why, for the audit trail.")],
+    shifts: Annotated[Path | None, typer.Option(
+        help="The agents' new shifts (roster JSON lines); none removes them.", exists=True,
+        dir_okay=False)] = None,
+    timezone: Annotated[str, typer.Option(help="IANA zone of the local times.")] = "UTC",
+    expected_version: Annotated[int | None, typer.Option(
+        help="Refuse unless the schedule is still at this version.")] = None,
+) -> None:
+    """Replace some agents' shifts in a window: a new version (wfm.schedule_changed)."""
+    from scheduling.publish import ScheduleCommandError
+
+    try:
+        frame = read_roster(shifts) if shifts is not None else None
+    except ValueError as exc:
+        err.print(f"[red]roster error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    with open_event_log(settings()) as log:
+        try:
+            decision = _book(log, timezone).edit(
+                agent, frame, schedule_id=schedule_id, start=start, end=end, changed_by=by,
+                now=datetime.now(UTC), reason=reason, expected_version=expected_version)
+        except ScheduleCommandError as exc:
+            err.print(f"[red]cannot edit:[/red] {exc}")
+            raise typer.Exit(2) from None
+        report = log.produce(decision.events)
+    if report.dead_lettered:
+        err.print(f"[red]the log refused the change:[/red] {report}")
+        raise typer.Exit(1)
+    err.print(f"{schedule_id} is now version {decision.book.version(schedule_id)}: "
+              f"{', '.join(agent)} changed ({reason})")
+
+
 @schedule_app.command("history")
 def history(
     schedule_id: Annotated[str, typer.Option(help="Schedule name.")],

@@ -101,13 +101,26 @@ def test_publish_history_and_stale_version(plan_file: Path, tmp_path: Path, home
     stale = runner.invoke(app, [*args, "--expected-version", "1"])
     assert stale.exit_code == 2
     assert "version" in stale.output
+    dropped = json.loads(lines[0])
+    # a manual edit puts the dropped shift back, as a team lead approving a swap would
+    moved_file = tmp_path / "edit.jsonl"
+    moved_file.write_text(json.dumps(dropped) + "\n")
+    edited = runner.invoke(app, ["schedule", "edit", "--schedule-id", "support-w10", "--agent",
+                                 dropped["agent_id"], "--start", dropped["day"] + "T00:00:00",
+                                 "--end", dropped["day"] + "T23:59:00", "--by", "lead7",
+                                 "--reason", "swap approved", "--shifts", str(moved_file)])
+    assert edited.exit_code == 0, edited.output
+    assert "version 3" in edited.output
     trail = runner.invoke(app, ["schedule", "history", "--schedule-id", "support-w10",
                                 "--json"])
     assert trail.exit_code == 0, trail.output
     rows = [json.loads(line) for line in trail.stdout.splitlines()]
-    assert sorted({r["version"] for r in rows}) == [1, 2]
-    assert {r["by"] for r in rows} == {"planner1"}
-    dropped = json.loads(lines[0])
+    assert sorted({r["version"] for r in rows}) == [1, 2, 3]
+    assert {r["by"] for r in rows if r["version"] < 3} == {"planner1"}
+    third = [r for r in rows if r["version"] == 3]
+    assert {r["by"] for r in third} == {"lead7"}
+    assert {r["reason"] for r in third} == {"swap approved"}
+    assert third[0]["added"]
     changed = [r for r in rows if r["version"] == 2 and r["agent_id"] == dropped["agent_id"]]
     assert changed
     assert changed[0]["removed"]
