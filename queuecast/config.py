@@ -23,6 +23,7 @@ __all__ = [
     "LoggingSettings",
     "PartitionSettings",
     "Settings",
+    "WarehouseSettings",
     "load_settings",
 ]
 
@@ -30,6 +31,7 @@ _PREFIX = "QUEUECAST_"
 _SHORT_FORMS = {
     "QUEUECAST_HOME": ("home",),
     "QUEUECAST_EVENT_LOG": ("event_log", "url"),
+    "QUEUECAST_WAREHOUSE": ("warehouse", "url"),
     "QUEUECAST_LOG_LEVEL": ("logging", "level"),
     "QUEUECAST_LOG_FORMAT": ("logging", "format"),
 }
@@ -73,6 +75,13 @@ class EventLogSettings(_Section, frozen=True, kw_only=True):
         return dict(self.kafka if self.url.startswith("kafka://") else self.embedded)
 
 
+class WarehouseSettings(_Section, frozen=True, kw_only=True):
+    """Where facts live: ``chdb`` (embedded, under home; default), ``chdb:///abs/path`` or
+    ``clickhouse://user:password@host:9000/database?secure=1&compression=lz4``."""
+
+    url: str = "chdb"
+
+
 class LoggingSettings(_Section, frozen=True, kw_only=True):
     """Structured logging: JSON lines by default, or coloured key=value for a console."""
 
@@ -90,6 +99,7 @@ class Settings(_Section, frozen=True, kw_only=True):
 
     home: str
     event_log: EventLogSettings = msgspec.field(default_factory=EventLogSettings)
+    warehouse: WarehouseSettings = msgspec.field(default_factory=WarehouseSettings)
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
     source: str | None = None
     """The config file these settings were read from, if any."""
