@@ -509,3 +509,7 @@ def staff(
 from queuecast.schedule_cli import schedule_app  # noqa: E402
 
 app.add_typer(schedule_app, name="schedule")
+
+from queuecast.import_cli import import_app  # noqa: E402
+
+app.add_typer(import_app, name="import")

@@ -6,6 +6,13 @@ not worth losing the call for). Nothing is dropped silently.
 
 * ``ingest.importers.anonymous_bank``: the Anonymous Bank month (Technion, Brown et al.
   2005), ``read_anonymous_bank(path)``.
+
+The history importers turn records into contract events instead (``queuecast import``),
+reporting each line as converted, no event, or an error (``ingest.importers.report``):
+
+* ``ingest.importers.asterisk``: Asterisk ``queue_log``, ``parse_queue_log(lines)``.
+* ``ingest.importers.cdr``: any per-call CSV through a column mapping (``mappings/*.yaml``),
+  ``parse_cdr(data, mapping=...)``; Asterisk Master.csv by default.
 """
 
 from __future__ import annotations

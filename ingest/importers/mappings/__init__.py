@@ -1,0 +1,1 @@
+"""Column mappings shipped with queuecast for ``queuecast import cdr --mapping`` (YAML)."""
