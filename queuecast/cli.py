@@ -511,5 +511,7 @@ from queuecast.schedule_cli import schedule_app  # noqa: E402
 app.add_typer(schedule_app, name="schedule")
 
 from queuecast.import_cli import import_app  # noqa: E402
+from queuecast.warehouse_cli import warehouse_app  # noqa: E402
 
 app.add_typer(import_app, name="import")
+app.add_typer(warehouse_app, name="warehouse")

@@ -1,0 +1,113 @@
+"""``queuecast warehouse``: migrations and queries of the ClickHouse warehouse (issue 5).
+
+The warehouse is ``--url`` (or ``$QUEUECAST_WAREHOUSE_URL``), else the ``[warehouse] url``
+setting, by default ``chdb``: the embedded chdb folder ``HOME/warehouse``;
+``clickhouse://user:password@host:port/db`` names a server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+
+from queuecast.cli import err, settings
+from warehouse.client import Warehouse, WarehouseError, open_warehouse
+from warehouse.migrations import MigrationError, migrate
+
+__all__ = ["parse_param", "warehouse_app"]
+
+warehouse_app = typer.Typer(help="The ClickHouse warehouse: migrate, query.",
+                            no_args_is_help=True)
+
+UrlOption = Annotated[str | None, typer.Option(
+    "--url", envvar="QUEUECAST_WAREHOUSE_URL",
+    help="chdb:///path or clickhouse://user:pass@host:port/db (default: HOME/warehouse).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+_TYPES: dict[str, Any] = {
+    "str": str, "int": int, "float": float,
+    "date": dt.date.fromisoformat, "datetime": dt.datetime.fromisoformat,
+}
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    """``name=value`` (a string) or ``name:type=value`` with type str/int/float/date/datetime."""
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise typer.BadParameter(f"{text!r}: write --param name=value or name:int=value")
+    name, _, kind = name.partition(":")
+    convert = _TYPES.get(kind or "str")
+    if convert is None:
+        raise typer.BadParameter(f"{text!r}: type {kind!r} is not one of {', '.join(_TYPES)}")
+    try:
+        return name, convert(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{text!r}: {exc}") from None
+
+
+def _open(url: str | None) -> Warehouse:
+    current = settings()
+    target = url or current.warehouse.url
+    try:
+        return open_warehouse(target, home=current.home_path)
+    except WarehouseError as exc:
+        err.print(f"[red]cannot open the warehouse {target}:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+@warehouse_app.command("migrate")
+def migrate_command(url: UrlOption = None, as_json: JsonOption = False) -> None:
+    """Apply the pending schema migrations and print the versions applied."""
+    with _open(url) as warehouse:
+        try:
+            applied = migrate(warehouse)
+        except (MigrationError, WarehouseError) as exc:
+            err.print(f"[red]migration error:[/red] {exc}")
+            raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps({"applied": [{"version": m.version, "name": m.name}
+                                           for m in applied]}))
+    elif applied:
+        for m in applied:
+            typer.echo(f"applied {m.version:03d}_{m.name}")
+    else:
+        typer.echo("up to date: no migration to apply")
+
+
+def _cell(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    if isinstance(value, dt.date | pd.Timestamp):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        return value.item()
+    return value if isinstance(value, int | float | str | bool | list) else str(value)
+
+
+@warehouse_app.command("query")
+def query_command(
+    sql: Annotated[str, typer.Argument(help="A SELECT; placeholders are %(name)s.")],
+    param: Annotated[list[str] | None, typer.Option(
+        "--param", "-p", help="name=value or name:int=value (str/int/float/date/datetime).")
+    ] = None,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run a query with bound parameters and print its rows."""
+    params = dict(parse_param(p) for p in param or [])
+    with _open(url) as warehouse:
+        try:
+            frame = warehouse.query(sql, params or None)
+        except WarehouseError as exc:
+            err.print(f"[red]query error:[/red] {exc}")
+            raise typer.Exit(1) from None
+    if as_json:
+        records = [{str(k): _cell(v) for k, v in row.items()}
+                   for row in frame.astype(object).to_dict(orient="records")]
+        typer.echo(json.dumps(records))
+    else:
+        typer.echo(frame.to_string(index=False))
