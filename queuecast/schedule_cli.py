@@ -126,6 +126,14 @@ def plan(
     console.print(result.roster.summary())
 
 
+def _append(log: EventLog, events: list[Any]) -> None:
+    """Append a decision's events; a refusal by the log ends the command."""
+    report = log.produce(events)
+    if report.dead_lettered:
+        err.print(f"[red]the log refused the schedule events:[/red] {report}")
+        raise typer.Exit(1)
+
+
 @schedule_app.command("publish")
 def publish(
     roster: Annotated[Path, typer.Argument(help="Roster file (JSON lines) from 'plan --out'.",
@@ -159,10 +167,7 @@ def publish(
         except ScheduleCommandError as exc:
             err.print(f"[red]cannot publish:[/red] {exc}")
             raise typer.Exit(2) from None
-        report = log.produce(decision.events)
-    if report.dead_lettered:
-        err.print(f"[red]the log refused the schedule:[/red] {report}")
-        raise typer.Exit(1)
+        _append(log, decision.events)
     version = decision.book.version(schedule_id)
     err.print(f"published {schedule_id} version {version}: {len(frame)} shifts of "
               f"{frame['agent_id'].nunique()} agents")
@@ -200,10 +205,7 @@ def edit(
         except ScheduleCommandError as exc:
             err.print(f"[red]cannot edit:[/red] {exc}")
             raise typer.Exit(2) from None
-        report = log.produce(decision.events)
-    if report.dead_lettered:
-        err.print(f"[red]the log refused the change:[/red] {report}")
-        raise typer.Exit(1)
+        _append(log, decision.events)
     err.print(f"{schedule_id} is now version {decision.book.version(schedule_id)}: "
               f"{', '.join(agent)} changed ({reason})")
 
