@@ -8,6 +8,7 @@ replays the ``wfm`` topic of the event log into a ``ScheduleBook`` and appends t
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -126,7 +127,7 @@ def plan(
     console.print(result.roster.summary())
 
 
-def _append(log: EventLog, events: list[Any]) -> None:
+def _append(log: EventLog, events: Sequence[Any]) -> None:
     """Append a decision's events; a refusal by the log ends the command."""
     report = log.produce(events)
     if report.dead_lettered:
