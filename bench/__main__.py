@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from bench import eventlog, simulator, wfm
+from bench import eventlog, simulator, warehouse, wfm
 
-SUITES = {"eventlog": eventlog.run, "simulator": simulator.run, "wfm": wfm.run}
+SUITES = {"eventlog": eventlog.run, "simulator": simulator.run, "warehouse": warehouse.run,
+          "wfm": wfm.run}
 
 
 def main(argv: list[str]) -> None:
