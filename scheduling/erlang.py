@@ -345,25 +345,25 @@ def required_agents(
     lo, hi = np.full(size, -1, dtype=np.int64), np.full(size, -1, dtype=np.int64)
     step = np.ones(size, dtype=np.int64)
     cand = np.ceil(load_f + np.sqrt(load_f)).astype(np.int64)
-    todo = np.arange(size)
-    while todo.size:
-        ok, _ = meets(cand[todo], todo)
-        hi[todo[ok]], lo[todo[~ok]] = cand[todo[ok]], cand[todo[~ok]]
-        up = hi[todo] < 0
-        nxt = np.where(up, lo[todo] + step[todo], hi[todo] - step[todo])
-        step[todo] *= 2
+    undecided = np.arange(size)
+    while undecided.size:
+        ok, _ = meets(cand[undecided], undecided)
+        hi[undecided[ok]], lo[undecided[~ok]] = cand[undecided[ok]], cand[undecided[~ok]]
+        up = hi[undecided] < 0
+        nxt = np.where(up, lo[undecided] + step[undecided], hi[undecided] - step[undecided])
+        step[undecided] *= 2
         if np.any(nxt > _MAX_AGENTS):
             raise ValueError("targets cannot be met with a finite number of agents; "
                              "relax service_level, max_asa or max_abandon")
-        open_ = up | ((nxt >= 0) & (hi[todo] - lo[todo] > 1) & (nxt > lo[todo]))
-        cand[todo] = nxt
-        todo = todo[open_]
-    todo = np.flatnonzero(hi - lo > 1)
-    while todo.size:
-        mid = (lo[todo] + hi[todo]) // 2
-        ok, _ = meets(mid, todo)
-        hi[todo[ok]], lo[todo[~ok]] = mid[ok], mid[~ok]
-        todo = todo[hi[todo] - lo[todo] > 1]
+        open_ = up | ((nxt >= 0) & (hi[undecided] - lo[undecided] > 1) & (nxt > lo[undecided]))
+        cand[undecided] = nxt
+        undecided = undecided[open_]
+    undecided = np.flatnonzero(hi - lo > 1)
+    while undecided.size:
+        mid = (lo[undecided] + hi[undecided]) // 2
+        ok, _ = meets(mid, undecided)
+        hi[undecided[ok]], lo[undecided[~ok]] = mid[ok], mid[~ok]
+        undecided = undecided[hi[undecided] - lo[undecided] > 1]
     _, metrics = meets(hi, np.arange(size))
     hi = hi.reshape(shape)
     metrics = QueueMetrics(*(np.asarray(getattr(metrics, f.name)).reshape(shape)

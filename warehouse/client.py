@@ -22,6 +22,7 @@ import math
 import os
 import re
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -187,7 +188,7 @@ def _python_column(series: pd.Series) -> list[Any]:
     return series.astype(object).where(series.notna(), None).tolist()
 
 
-class _Base:
+class _Base(ABC):
     dialect: str = ""
 
     def __enter__(self) -> Self:
@@ -197,8 +198,9 @@ class _Base:
                  tb: TracebackType | None) -> None:
         self.close()
 
-    def close(self) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abstractmethod
+    def close(self) -> None:
+        """Release the connection (each engine does its own)."""
 
 
 class ChdbWarehouse(_Base):
