@@ -182,7 +182,8 @@ def _python_column(series: pd.Series) -> list[Any]:
     if isinstance(series.dtype, pd.DatetimeTZDtype):
         series = series.dt.tz_convert("UTC").dt.tz_localize(None)
     if pd.api.types.is_datetime64_any_dtype(series.dtype):
-        return [None if pd.isna(v) else v.to_pydatetime() for v in series]
+        # numpy turns datetime64[us] into datetime objects in C; NaT becomes None
+        return series.to_numpy(dtype="datetime64[us]").astype(object).tolist()
     if pd.api.types.is_float_dtype(series.dtype):
         return series.tolist()  # NaN stays NaN (Float columns are not Nullable)
     return series.astype(object).where(series.notna(), None).tolist()
