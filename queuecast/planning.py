@@ -208,7 +208,10 @@ def load_plan(source: Path | str) -> Plan:
 
 def read_events(path: Path, event_type: str) -> list[Event]:
     """The events of ``event_type`` in a file of events (one JSON document or JSON lines)."""
-    text = path.read_text(encoding="utf-8").strip()
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise PlanError(f"{path}: cannot read it ({exc.strerror})") from None
     lines = [text] if text.startswith("{") and "\n{" not in text else text.splitlines()
     found = []
     for number, line in enumerate(lines, start=1):
@@ -231,8 +234,8 @@ def _forecast(plan: Plan, index: pd.DatetimeIndex) -> pd.DataFrame:
     path = Path(plan.demand.forecast)
     try:
         events = read_events(path, "wfm.forecast_published")
-    except OSError as exc:
-        raise PlanError(f"demand.forecast: cannot read {path} ({exc.strerror})") from None
+    except PlanError as exc:
+        raise PlanError(f"demand.forecast: {exc}") from None
     mine = [e.payload for e in events if e.payload.queue == plan.queue]
     if not mine:
         raise PlanError(f"demand.forecast: {path} has no forecast for queue {plan.queue!r}; "

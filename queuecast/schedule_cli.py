@@ -291,14 +291,16 @@ def _read_payload(path: Path, expected: str) -> Any:
 @schedule_app.command("check")
 def check(
     forecast: Annotated[Path | None, typer.Option(
-        help="Published forecast (wfm.forecast_published, JSON or JSON lines).")] = None,
+        help="Published forecast (wfm.forecast_published, JSON or JSON lines).", exists=True,
+        dir_okay=False)] = None,
     schedule: Annotated[Path | None, typer.Option(
-        help="Published schedule (wfm.schedule_published), or a roster from 'plan --out'.")
-    ] = None,
+        help="Published schedule (wfm.schedule_published), or a roster from 'plan --out'.",
+        exists=True, dir_okay=False)] = None,
     patience: Annotated[float | None, typer.Option(
         help="Mean patience, seconds (exponential); default: callers never hang up.")] = None,
     bank: Annotated[Path | None, typer.Option(
-        help="Instead: the Anonymous Bank demonstration on this per-call file.")] = None,
+        help="Instead: the Anonymous Bank demonstration on this per-call file.", exists=True,
+        dir_okay=False)] = None,
     day: Annotated[str, typer.Option(help="Day of the bank file to demonstrate on.")
                    ] = "2010-08-02",
     timezone: Annotated[str, typer.Option(help="IANA zone of the forecast's local times.")

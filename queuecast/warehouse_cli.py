@@ -90,7 +90,7 @@ def _cell(value: Any) -> Any:
 
 @warehouse_app.command("query")
 def query_command(
-    sql: Annotated[str, typer.Argument(help="A SELECT; placeholders are %(name)s.")],
+    sql: Annotated[str, typer.Argument(help="A SELECT; parameter markers are %(name)s.")],
     param: Annotated[list[str] | None, typer.Option(
         "--param", "-p", help="name=value or name:int=value (str/int/float/date/datetime).")
     ] = None,

@@ -64,7 +64,7 @@ class Warehouse(Protocol):
     dialect: str
 
     def query(self, sql: str, params: Params | None = None) -> pd.DataFrame:
-        """Rows of a SELECT as a DataFrame; ``%(name)s`` placeholders are bound from params."""
+        """Rows of a SELECT as a DataFrame; ``%(name)s`` parameter markers are bound from params."""
         ...
 
     def insert(self, table: str, data: Data) -> int:
@@ -154,7 +154,7 @@ def bind(sql: str, params: Params | None) -> str:
         return sql % bound
     except (TypeError, ValueError) as exc:
         raise WarehouseError(
-            f"cannot bind params into the query ({exc}); placeholders are %(name)s and a "
+            f"cannot bind params into the query ({exc}); parameter markers are %(name)s and a "
             "literal percent sign is %%") from None
 
 
