@@ -18,7 +18,7 @@ import pandas as pd
 from ingest.contract import Event
 from ingest.contract.agents import AgentLoggedOut, AgentStateChanged
 
-__all__ = ["OpenSpell", "Spell", "fold", "state_spells"]
+__all__ = ["OpenSpell", "Spell", "fold", "state_spells", "step"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +28,10 @@ class OpenSpell:
     state: str
     reason: str | None
     since: datetime
+    event_id: str = ""
+    """The event that opened the spell: the spell's id in the warehouse."""
+    call_id: str | None = None
+    queue: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,23 +43,35 @@ class Spell:
     reason: str | None
     start: datetime
     end: datetime
+    event_id: str = ""
+    call_id: str | None = None
+    queue: str | None = None
 
 
 def fold(open_spells: Mapping[str, OpenSpell], event: Event
          ) -> tuple[Mapping[str, OpenSpell], Spell | None]:
     """Apply one event: a state change or log-out closes the agent's open spell."""
+    if not isinstance(event.payload, AgentStateChanged | AgentLoggedOut):
+        return open_spells, None
+    updated = dict(open_spells)
+    return updated, step(updated, event)
+
+
+def step(open_spells: dict[str, OpenSpell], event: Event) -> Spell | None:
+    """:func:`fold` in place, for hosts that own their state: updates ``open_spells`` and
+    returns the closed spell, if any."""
     payload = event.payload
     if not isinstance(payload, AgentStateChanged | AgentLoggedOut):
-        return open_spells, None
+        return None
     agent = payload.agent_id
-    current = open_spells.get(agent)
+    current = open_spells.pop(agent, None)
     closed = None
     if current is not None and event.occurred_at > current.since:
-        closed = Spell(agent, current.state, current.reason, current.since, event.occurred_at)
-    rest = {k: v for k, v in open_spells.items() if k != agent}
+        closed = _closed(agent, current, event.occurred_at)
     if isinstance(payload, AgentStateChanged):
-        rest[agent] = OpenSpell(payload.state, payload.reason, event.occurred_at)
-    return rest, closed
+        open_spells[agent] = OpenSpell(payload.state, payload.reason, event.occurred_at,
+                                       event.id, payload.call_id, payload.queue)
+    return closed
 
 
 def state_spells(events: Iterable[Event], *, until: datetime | None = None) -> pd.DataFrame:
@@ -87,5 +103,9 @@ def state_spells(events: Iterable[Event], *, until: datetime | None = None) -> p
 def _close_all(open_spells: Mapping[str, OpenSpell], at: datetime | None) -> list[Spell]:
     if at is None:
         return []
-    return [Spell(agent, s.state, s.reason, s.since, at)
-            for agent, s in open_spells.items() if at > s.since]
+    return [_closed(agent, s, at) for agent, s in open_spells.items() if at > s.since]
+
+
+def _closed(agent: str, spell: OpenSpell, end: datetime) -> Spell:
+    return Spell(agent, spell.state, spell.reason, spell.since, end, spell.event_id,
+                 spell.call_id, spell.queue)

@@ -5,30 +5,62 @@
 -- Columns the materialized views read stay plain String: on 18.16 a LowCardinality column
 -- pushed through a view fails with "Type mismatch ... got type LowCardinality(String)".
 
+-- One row per finished call (streams.facts, CC/ACD rows): written once the call has ended and
+-- its agent's after-call work is over. `queue` is the last queue the call waited in (where
+-- it was answered or abandoned), `queues` every queue in order; `agent_id` the first agent
+-- who answered, `agents` every agent who talked to the caller. Durations in seconds:
+-- ivr_s (all IVR legs, the post-call survey included), wait_s (queued until answered or abandoned, over all
+-- queues), ring_s, talk_s (answered until ended, hold excluded), hold_s, acw_s.
+-- outcome: answered | abandoned (hung up queued or ringing) | ivr_abandoned | unanswered
+-- (ended otherwise: voicemail, callback, closed, ...); disposition is the contract's.
 CREATE TABLE IF NOT EXISTS calls (
     call_id String,
     event_id String,
-    queue String,
-    agent_id String,
+    direction LowCardinality(String),
+    caller String,
+    dialed String,
+    customer_id String,
+    site LowCardinality(String),
     region LowCardinality(String),
+    city LowCardinality(String),
+    carrier LowCardinality(String),
+    queue String,
+    first_queue String,
+    queues Array(String),
+    agent_id String,
+    agents Array(String),
     offered_at DateTime('UTC'),
     offered_ms UInt16,
+    queued_at Nullable(DateTime('UTC')),
     answered_at Nullable(DateTime('UTC')),
+    answered_ms UInt16,
     ended_at DateTime('UTC'),
+    ended_ms UInt16,
+    ivr_s Float64,
     wait_s Float64,
+    ring_s Float64,
     talk_s Float64,
     hold_s Float64,
     acw_s Float64,
     outcome String,
+    abandon_stage LowCardinality(String),
     disposition String,
+    ended_by LowCardinality(String),
     transfers UInt8,
+    overflows UInt8,
+    holds UInt16,
     survey_score Nullable(UInt8),
+    survey_max Nullable(UInt8),
     loaded_at DateTime('UTC') DEFAULT now()
 ) ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(offered_at)
 ORDER BY call_id;
 
+-- One row per leg of a call: kind ivr | queue (queued until answered, abandoned, overflowed
+-- or ended) | agent (answered until transferred away or ended). segment_id is the id of
+-- the event that opened the leg.
 CREATE TABLE IF NOT EXISTS call_segments (
+    segment_id String,
     call_id String,
     segment_no UInt16,
     kind LowCardinality(String),
@@ -38,20 +70,25 @@ CREATE TABLE IF NOT EXISTS call_segments (
     start_ms UInt16,
     end_at DateTime('UTC'),
     end_ms UInt16,
-    event_id String
+    duration_s Float64,
+    outcome LowCardinality(String)
 ) ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(start_at)
 ORDER BY (call_id, segment_no);
 
+-- streams.agent_states spells; spell_id is the id of the event that opened the spell.
 CREATE TABLE IF NOT EXISTS agent_state_intervals (
+    spell_id String,
     agent_id String,
     state LowCardinality(String),
     reason Nullable(String),
+    call_id String,
+    queue String,
     `start` DateTime('UTC'),
     start_ms UInt16,
     `end` DateTime('UTC'),
     end_ms UInt16,
-    event_id String
+    duration_s Float64
 ) ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(`start`)
 ORDER BY (agent_id, `start`, start_ms);
@@ -62,9 +99,8 @@ CREATE TABLE IF NOT EXISTS ticket_events (
     occurred_at DateTime('UTC'),
     occurred_ms UInt16,
     kind LowCardinality(String),
-    queue String,
+    category String,
     agent_id String,
-    channel LowCardinality(String),
     status LowCardinality(String),
     priority LowCardinality(String)
 ) ENGINE = ReplacingMergeTree
@@ -73,6 +109,7 @@ ORDER BY (ticket_id, occurred_at, event_id);
 
 CREATE TABLE IF NOT EXISTS surveys (
     survey_id String,
+    survey String,
     call_id String,
     ticket_id String,
     agent_id String,

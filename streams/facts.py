@@ -1,0 +1,415 @@
+"""Fact rows for the warehouse: the fold of call, agent and ticket events into finished calls,
+call legs, agent-state intervals, surveys and ticket events (RP-01..RP-07 read them).
+
+``apply(state, event) -> (state, rows)`` is deterministic and does no I/O. It updates
+``state`` in place for speed (the host owns it, as bytewax's stateful operators do) and
+returns the rows the event completed. Each row carries its own id (``call_id``,
+``segment_id``, ``spell_id``, ``survey_id``, ``event_id``), so a sink that skips ids it
+already stored makes replays and redeliveries harmless.
+
+A call's row needs both sides of a join: call events (topic ``calls``) and the after-call
+work of every agent who answered it (topic ``agents``), which arrive in either order. The
+row is written when the call has ended and each of its agents has moved on from it. Agent
+events may be missing (history imported from a PBX has none): :func:`advance` writes a
+call whose agents have not reported ``grace`` after it ended, measured on the watermark the
+host gives, and :func:`flush` writes every ended call at the end of a finite input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from ingest.contract import Event
+from ingest.contract.agents import AgentLoggedOut, AgentStateChanged
+from ingest.contract.calls import (
+    CallAbandoned,
+    CallAnswered,
+    CallEnded,
+    CallHeld,
+    CallOffered,
+    CallOverflowed,
+    CallQueued,
+    CallResumed,
+    CallTransferred,
+    IvrEntered,
+    IvrLeft,
+    RingNoAnswer,
+    SurveyAnswered,
+)
+from ingest.contract.envelope import CallPayload, TicketPayload
+from ingest.contract.tickets import TicketCreated, TicketStatusChanged
+from streams.agent_states import OpenSpell, Spell, step
+
+__all__ = [
+    "FACT_KEYS",
+    "FACT_TABLES",
+    "FactRows",
+    "FactsState",
+    "advance",
+    "apply",
+    "flush",
+    "watermark_of",
+]
+
+FACT_TABLES = ("calls", "call_segments", "agent_state_intervals", "surveys", "ticket_events")
+"""Warehouse tables this fold writes."""
+
+FACT_KEYS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "calls": ("call_id", ()),
+    "call_segments": ("segment_id", ("call_id",)),
+    "agent_state_intervals": ("spell_id", ("agent_id", "start")),
+    "surveys": ("survey_id", ()),
+    "ticket_events": ("event_id", ("ticket_id",)),
+}
+"""Per table: the row's id and the columns that narrow the lookup of stored ids."""
+
+_BOUND_STATES = frozenset({"talking", "hold", "after_call_work"})
+Row = dict[str, Any]
+
+
+@dataclass(slots=True)
+class FactRows:
+    """Rows completed by one or more events, per warehouse table."""
+
+    calls: list[Row] = field(default_factory=list)
+    call_segments: list[Row] = field(default_factory=list)
+    agent_state_intervals: list[Row] = field(default_factory=list)
+    surveys: list[Row] = field(default_factory=list)
+    ticket_events: list[Row] = field(default_factory=list)
+
+    def extend(self, other: FactRows) -> None:
+        """Append ``other``'s rows to these."""
+        for table in FACT_TABLES:
+            getattr(self, table).extend(getattr(other, table))
+
+    def __len__(self) -> int:
+        return sum(len(getattr(self, table)) for table in FACT_TABLES)
+
+    def tables(self) -> dict[str, list[Row]]:
+        """``{table: rows}`` of the non-empty tables."""
+        return {t: rows for t in FACT_TABLES if (rows := getattr(self, t))}
+
+
+@dataclass(slots=True)
+class _Leg:
+    kind: str
+    queue: str
+    agent_id: str
+    start: datetime
+    opened_by: str
+
+
+@dataclass(slots=True)
+class _Call:
+    """One call being built from its events."""
+
+    call_id: str
+    offered_at: datetime | None = None
+    direction: str = ""
+    caller: str = ""
+    dialed: str = ""
+    customer_id: str = ""
+    site: str = ""
+    region: str = ""
+    city: str = ""
+    carrier: str = ""
+    queues: list[str] = field(default_factory=list)
+    agents: list[str] = field(default_factory=list)
+    queued_at: datetime | None = None
+    answered_at: datetime | None = None
+    ivr_s: float = 0.0
+    wait_s: float = 0.0
+    ring_s: float = 0.0
+    connected_s: float = 0.0
+    hold_s: float = 0.0
+    hold_since: datetime | None = None
+    holds: int = 0
+    transfers: int = 0
+    overflows: int = 0
+    abandon_stage: str = ""
+    survey_score: int | None = None
+    survey_max: int | None = None
+    leg: _Leg | None = None
+    legs: list[Row] = field(default_factory=list)
+    ended: Event | None = None
+
+
+@dataclass(slots=True)
+class _Binding:
+    """The call an agent is working on (talking, on hold or in after-call work)."""
+
+    call_id: str
+    acw_s: float = 0.0
+    acw_since: datetime | None = None
+
+
+@dataclass(slots=True)
+class FactsState:
+    """Everything the fold remembers between events."""
+
+    calls: dict[str, _Call] = field(default_factory=dict)
+    spells: dict[str, OpenSpell] = field(default_factory=dict)
+    bindings: dict[str, _Binding] = field(default_factory=dict)
+    acw: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Per call: agents who have moved on from it and their after-call work in seconds."""
+    acw_seen_at: dict[str, datetime] = field(default_factory=dict)
+    tickets: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Per ticket: (status, priority) as last seen."""
+
+
+def apply(state: FactsState, event: Event) -> tuple[FactsState, FactRows]:
+    """Fold one event into ``state``; returns the state and the rows it completed."""
+    rows = FactRows()
+    payload = event.payload
+    if isinstance(payload, AgentStateChanged | AgentLoggedOut):
+        _agent_event(state, event, rows)
+    elif isinstance(payload, TicketPayload):
+        rows.ticket_events.append(_ticket_row(state, event))
+    elif isinstance(payload, CallPayload):
+        _call_event(state, event, rows)
+    return state, rows
+
+
+def advance(state: FactsState, watermark: datetime, *, grace: timedelta
+            ) -> tuple[FactsState, FactRows]:
+    """Write calls that ended at least ``grace`` before ``watermark`` whose agents never
+    reported their after-call work (their ACW so far counts), and forget such reports."""
+    rows = FactRows()
+    limit = watermark - grace
+    for call in [c for c in state.calls.values()
+                 if c.ended is not None and c.ended.occurred_at <= limit]:
+        _write_call(state, call, rows)
+    for call_id in [c for c, at in state.acw_seen_at.items()
+                    if at <= limit and c not in state.calls]:
+        state.acw.pop(call_id, None)
+        del state.acw_seen_at[call_id]
+    return state, rows
+
+
+def flush(state: FactsState) -> tuple[FactsState, FactRows]:
+    """At the end of a finite input: write every ended call with the ACW seen so far."""
+    rows = FactRows()
+    for call in [c for c in state.calls.values() if c.ended is not None]:
+        _write_call(state, call, rows)
+    return state, rows
+
+
+def watermark_of(events: Iterable[Event]) -> datetime | None:
+    """The latest ``occurred_at`` of ``events`` (``None`` if empty)."""
+    return max((e.occurred_at for e in events), default=None)
+
+
+# -- calls -----------------------------------------------------------------------------
+
+
+def _seconds(start: datetime | None, end: datetime) -> float:
+    return max((end - start).total_seconds(), 0.0) if start is not None else 0.0
+
+
+def _call_event(state: FactsState, event: Event, rows: FactRows) -> None:
+    payload = event.payload
+    call = state.calls.get(payload.call_id)
+    if call is None:
+        call = state.calls[payload.call_id] = _Call(payload.call_id)
+    at = event.occurred_at
+    if isinstance(payload, CallOffered):
+        region = payload.caller_region
+        call.offered_at, call.direction = at, payload.direction
+        call.caller, call.dialed = payload.caller, payload.dialed
+        call.customer_id, call.site = payload.customer_id or "", event.site
+        if region is not None:
+            call.region = region.province or region.country or ""
+            call.city, call.carrier = region.city or "", region.carrier or ""
+    elif isinstance(payload, IvrEntered):
+        _open_leg(call, "ivr", "", "", event)
+    elif isinstance(payload, IvrLeft):
+        _close_leg(call, at, payload.exit)
+    elif isinstance(payload, CallQueued):
+        _open_leg(call, "queue", payload.queue, "", event)
+        if call.queued_at is None:
+            call.queued_at = at
+        if not call.queues or call.queues[-1] != payload.queue:
+            call.queues.append(payload.queue)
+    elif isinstance(payload, RingNoAnswer):
+        call.ring_s += payload.ring_s
+    elif isinstance(payload, CallAnswered):
+        call.ring_s += payload.ring_s
+        _open_leg(call, "agent", payload.queue or _leg_queue(call), payload.agent_id, event,
+                  outcome="answered")
+        if call.answered_at is None:
+            call.answered_at = at
+        if payload.agent_id not in call.agents:
+            call.agents.append(payload.agent_id)
+    elif isinstance(payload, CallHeld):
+        call.hold_since, call.holds = at, call.holds + 1
+    elif isinstance(payload, CallResumed):
+        _resume(call, at)
+    elif isinstance(payload, CallTransferred):
+        call.transfers += 1
+        _close_leg(call, at, "transferred")
+    elif isinstance(payload, CallOverflowed):
+        call.overflows += 1
+        if not call.queues or call.queues[-1] != payload.queue:
+            call.queues.append(payload.queue)  # offered to the queue, which sent it on
+        _close_leg(call, at, "overflowed")
+    elif isinstance(payload, CallAbandoned):
+        call.abandon_stage = payload.stage
+        _close_leg(call, at, "abandoned")
+    elif isinstance(payload, SurveyAnswered):
+        call.survey_score, call.survey_max = payload.score, payload.scale_max
+        rows.surveys.append({
+            "survey_id": event.id, "call_id": call.call_id, "ticket_id": "",
+            "agent_id": payload.agent_id or (call.agents[-1] if call.agents else ""),
+            "answered_at": at, "score": payload.score, "max_score": payload.scale_max,
+            "survey": payload.survey, "comment": "", "event_id": event.id})
+    elif isinstance(payload, CallEnded):
+        _resume(call, at)
+        _close_leg(call, at, "ended")
+        call.ended = event
+        _write_if_complete(state, call, rows)
+
+
+def _leg_queue(call: _Call) -> str:
+    return call.queues[-1] if call.queues else ""
+
+
+def _open_leg(call: _Call, kind: str, queue: str, agent_id: str, event: Event, *,
+              outcome: str = "left") -> None:
+    _close_leg(call, event.occurred_at, outcome)
+    call.leg = _Leg(kind, queue, agent_id, event.occurred_at, event.id)
+
+
+def _close_leg(call: _Call, at: datetime, outcome: str) -> None:
+    leg = call.leg
+    if leg is None:
+        return
+    seconds = _seconds(leg.start, at)
+    if leg.kind == "queue":
+        call.wait_s += seconds
+    elif leg.kind == "agent":
+        _resume(call, at)
+        call.connected_s += seconds
+    else:
+        call.ivr_s += seconds
+    call.legs.append({
+        "segment_id": leg.opened_by, "call_id": call.call_id, "segment_no": len(call.legs) + 1,
+        "kind": leg.kind, "queue": leg.queue, "agent_id": leg.agent_id, "start_at": leg.start,
+        "end_at": at, "duration_s": seconds, "outcome": outcome})
+    call.leg = None
+
+
+def _resume(call: _Call, at: datetime) -> None:
+    if call.hold_since is not None:
+        call.hold_s += _seconds(call.hold_since, at)
+        call.hold_since = None
+
+
+def _write_if_complete(state: FactsState, call: _Call, rows: FactRows) -> None:
+    if call.ended is None:
+        return
+    reported = state.acw.get(call.call_id, {})
+    if all(agent in reported for agent in call.agents):
+        _write_call(state, call, rows)
+
+
+def _write_call(state: FactsState, call: _Call, rows: FactRows) -> None:
+    ended = call.ended
+    assert ended is not None
+    payload: CallEnded = ended.payload
+    acw = state.acw.pop(call.call_id, {})
+    state.acw_seen_at.pop(call.call_id, None)
+    del state.calls[call.call_id]
+    if call.answered_at is not None:
+        outcome = "answered"
+    elif call.abandon_stage in ("queue", "ringing"):
+        outcome = "abandoned"
+    elif call.abandon_stage == "ivr":
+        outcome = "ivr_abandoned"
+    else:
+        outcome = "unanswered"
+    offered_at = call.offered_at or (call.legs[0]["start_at"] if call.legs else ended.occurred_at)
+    rows.calls.append({
+        "call_id": call.call_id, "event_id": ended.id, "direction": call.direction,
+        "caller": call.caller, "dialed": call.dialed, "customer_id": call.customer_id,
+        "site": call.site or ended.site, "region": call.region, "city": call.city,
+        "carrier": call.carrier, "queue": _leg_queue(call) or (payload.queue or ""),
+        "first_queue": call.queues[0] if call.queues else "", "queues": list(call.queues),
+        "agent_id": call.agents[0] if call.agents else "", "agents": list(call.agents),
+        "offered_at": offered_at, "queued_at": call.queued_at,
+        "answered_at": call.answered_at, "ended_at": ended.occurred_at,
+        "ivr_s": call.ivr_s, "wait_s": call.wait_s, "ring_s": call.ring_s,
+        "talk_s": max(call.connected_s - call.hold_s, 0.0), "hold_s": call.hold_s,
+        "acw_s": float(sum(acw.values())), "outcome": outcome,
+        "abandon_stage": call.abandon_stage, "disposition": payload.disposition,
+        "ended_by": payload.ended_by, "transfers": min(call.transfers, 255),
+        "overflows": min(call.overflows, 255), "holds": call.holds,
+        "survey_score": call.survey_score, "survey_max": call.survey_max})
+    rows.call_segments.extend(call.legs)
+
+
+# -- agents ----------------------------------------------------------------------------
+
+
+def _agent_event(state: FactsState, event: Event, rows: FactRows) -> None:
+    payload = event.payload
+    closed = step(state.spells, event)
+    if closed is not None:
+        rows.agent_state_intervals.append(_spell_row(closed))
+    agent, at = payload.agent_id, event.occurred_at
+    binding = state.bindings.get(agent)
+    if binding is not None and binding.acw_since is not None:
+        binding.acw_s += _seconds(binding.acw_since, at)
+        binding.acw_since = None
+    now_on = (payload.call_id if isinstance(payload, AgentStateChanged)
+              and payload.state in _BOUND_STATES else None)
+    if binding is not None and binding.call_id != now_on:
+        del state.bindings[agent]
+        _report_acw(state, binding.call_id, agent, binding.acw_s, at, rows)
+        binding = None
+    if now_on is not None:
+        if binding is None:
+            binding = state.bindings[agent] = _Binding(now_on)
+        if payload.state == "after_call_work":
+            binding.acw_since = at
+
+
+def _report_acw(state: FactsState, call_id: str, agent: str, acw_s: float, at: datetime,
+                rows: FactRows) -> None:
+    reported = state.acw.setdefault(call_id, {})
+    reported[agent] = reported.get(agent, 0.0) + acw_s
+    state.acw_seen_at[call_id] = at
+    call = state.calls.get(call_id)
+    if call is not None:
+        _write_if_complete(state, call, rows)
+
+
+def _spell_row(spell: Spell) -> Row:
+    return {"spell_id": spell.event_id, "agent_id": spell.agent_id, "state": spell.state,
+            "reason": spell.reason, "call_id": spell.call_id or "", "queue": spell.queue or "",
+            "start": spell.start, "end": spell.end,
+            "duration_s": _seconds(spell.start, spell.end)}
+
+
+# -- tickets ---------------------------------------------------------------------------
+
+
+def _ticket_row(state: FactsState, event: Event) -> Row:
+    payload = event.payload
+    status, priority = state.tickets.get(payload.ticket_id, ("open", "normal"))
+    if isinstance(payload, TicketCreated):
+        priority = payload.priority
+    elif isinstance(payload, TicketStatusChanged):
+        status = payload.status
+    elif event.type == "ticket.closed":
+        status = "closed"
+    state.tickets[payload.ticket_id] = (status, priority)
+    agent = next((getattr(payload, name) for name in
+                  ("assignee", "created_by", "changed_by", "closed_by", "author")
+                  if getattr(payload, name, None)), "")
+    return {"event_id": event.id, "ticket_id": payload.ticket_id, "occurred_at": event.occurred_at,
+            "kind": event.type.removeprefix("ticket."),
+            "category": getattr(payload, "category", None) or "", "agent_id": agent,
+            "status": status, "priority": priority}

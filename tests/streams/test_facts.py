@@ -1,0 +1,248 @@
+"""Golden traces through the fact fold (streams.facts): pasted events in, call records,
+legs, agent-state intervals, surveys and ticket rows out (RP-01, RP-03, RP-05, RP-06)."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from traces import parse_trace
+
+from ingest.contract import Event
+from streams.facts import FactRows, FactsState, advance, apply, flush
+
+# A support call answered by a1 after 15 s, held 30 s, blind-transferred to billing,
+# answered there by a2 after 30 s, ended by the caller; both agents wrap up afterwards.
+TRANSFERRED = """
+07:59:00      agent.state_changed  agent_id=a1 state=ready
+07:59:00      agent.state_changed  agent_id=a2 state=ready
+08:00:00.250  call.offered         call_id=c1 direction=inbound caller=+8613800000001 dialed=4008001002
+08:00:00.250  call.queued          call_id=c1 queue=support
+08:00:12.250  call.ringing         call_id=c1 agent_id=a1 queue=support
+08:00:12.250  agent.state_changed  agent_id=a1 state=ringing call_id=c1 queue=support
+08:00:15.250  call.answered        call_id=c1 agent_id=a1 queue=support wait_s=15 ring_s=3
+08:00:15.250  agent.state_changed  agent_id=a1 state=talking call_id=c1 queue=support
+08:01:00.250  call.held            call_id=c1 agent_id=a1
+08:01:00.250  agent.state_changed  agent_id=a1 state=hold call_id=c1
+08:01:30.250  call.resumed         call_id=c1 agent_id=a1
+08:01:30.250  agent.state_changed  agent_id=a1 state=talking call_id=c1
+08:02:00.250  call.transferred     call_id=c1 kind=blind target_kind=queue target=billing agent_id=a1
+08:02:00.250  agent.state_changed  agent_id=a1 state=after_call_work call_id=c1
+08:02:00.250  call.queued          call_id=c1 queue=billing
+08:02:28.250  call.ringing         call_id=c1 agent_id=a2 queue=billing
+08:02:28.250  agent.state_changed  agent_id=a2 state=ringing call_id=c1 queue=billing
+08:02:30.250  call.answered        call_id=c1 agent_id=a2 queue=billing wait_s=30 ring_s=2
+08:02:30.250  agent.state_changed  agent_id=a2 state=talking call_id=c1 queue=billing
+08:05:00.250  call.ended           call_id=c1 disposition=answered ended_by=caller agent_id=a2
+08:05:00.250  agent.state_changed  agent_id=a2 state=after_call_work call_id=c1
+08:05:20.250  agent.state_changed  agent_id=a1 state=ready
+08:05:45.250  agent.state_changed  agent_id=a2 state=not_ready reason=break
+"""
+
+# c2 abandons after 40 s in the queue; c3 hangs up in the IVR; c4 finds billing closed and
+# is overflowed to voicemail; c5 is answered, then the caller rates the agent in a survey.
+OTHERS = """
+09:00:00  call.offered     call_id=c2 direction=inbound caller=+8613800000002 dialed=4008001001
+09:00:00  call.queued      call_id=c2 queue=sales
+09:00:40  call.abandoned   call_id=c2 stage=queue queue=sales wait_s=40
+09:00:40  call.ended       call_id=c2 disposition=abandoned ended_by=caller queue=sales
+09:10:00  call.offered     call_id=c3 direction=inbound caller=+8613800000003 dialed=4008001000
+09:10:00  call.ivr_entered call_id=c3 flow=main
+09:10:09  call.abandoned   call_id=c3 stage=ivr
+09:10:09  call.ended       call_id=c3 disposition=abandoned ended_by=caller
+09:20:00  call.offered     call_id=c4 direction=inbound caller=+8613800000004 dialed=4008001003
+09:20:00  call.overflowed  call_id=c4 queue=billing reason=no_agents target_kind=voicemail target=billing
+09:20:00  call.ivr_entered call_id=c4 flow=voicemail
+09:21:00  call.voicemail_left call_id=c4 mailbox=billing duration_s=55
+09:21:00  call.ended       call_id=c4 disposition=voicemail ended_by=caller
+09:30:00  call.offered     call_id=c5 direction=inbound caller=+8613800000005 dialed=4008001002
+09:30:00  call.queued      call_id=c5 queue=support
+09:30:05  call.answered    call_id=c5 agent_id=a3 queue=support wait_s=5
+09:30:05  agent.state_changed agent_id=a3 state=talking call_id=c5 queue=support
+09:32:05  agent.state_changed agent_id=a3 state=after_call_work call_id=c5 queue=support
+09:32:05  call.ivr_entered call_id=c5 flow=survey
+09:32:20  call.survey_answered call_id=c5 survey=csat score=4 scale_max=5 agent_id=a3
+09:32:21  call.ended       call_id=c5 disposition=answered ended_by=caller agent_id=a3
+09:33:05  agent.state_changed agent_id=a3 state=ready
+"""
+
+TICKETS = """
+10:00:00  ticket.created         ticket_id=t1 subject=refund created_by=a1 call_id=c1 category=billing priority=high
+10:05:00  ticket.assigned        ticket_id=t1 assignee=a2 assigned_by=a1
+10:06:00  ticket.status_changed  ticket_id=t1 status=in_progress changed_by=a2
+10:30:00  ticket.closed          ticket_id=t1 closed_by=a2 resolution=refunded
+"""
+
+
+def fold_all(events: list[Event], *, end: bool = True) -> tuple[FactsState, FactRows]:
+    state, out = FactsState(), FactRows()
+    for event in events:
+        state, rows = apply(state, event)
+        out.extend(rows)
+    if end:
+        state, rows = flush(state)
+        out.extend(rows)
+    return state, out
+
+
+def at(clock: str) -> datetime:
+    return datetime.fromisoformat(f"2026-03-02T{clock}+00:00")
+
+
+def test_transferred_call_record() -> None:
+    state, out = fold_all(parse_trace(TRANSFERRED), end=False)
+    assert state.calls == {}  # written by the fold itself once a2 left after-call work
+    [call] = out.calls
+    assert call["call_id"] == "c1"
+    assert call["event_id"] == "e20"  # the call.ended event
+    assert (call["queue"], call["first_queue"], call["queues"]) == (
+        "billing", "support", ["support", "billing"])
+    assert (call["agent_id"], call["agents"]) == ("a1", ["a1", "a2"])
+    assert call["offered_at"] == at("08:00:00.250")
+    assert call["answered_at"] == at("08:00:15.250")
+    assert call["ended_at"] == at("08:05:00.250")
+    assert call["wait_s"] == 15 + 30
+    assert call["ring_s"] == 3 + 2
+    assert call["hold_s"] == 30
+    assert call["holds"] == 1
+    assert call["talk_s"] == (105 + 150) - 30  # two agent legs, hold excluded
+    assert call["acw_s"] == 200 + 45  # a1 08:02:00-08:05:20, a2 08:05:00-08:05:45
+    assert (call["transfers"], call["overflows"]) == (1, 0)
+    assert (call["outcome"], call["disposition"], call["ended_by"]) == (
+        "answered", "answered", "caller")
+
+
+def test_transferred_call_legs() -> None:
+    _, out = fold_all(parse_trace(TRANSFERRED))
+    legs = [(s["segment_no"], s["kind"], s["queue"], s["agent_id"], s["duration_s"],
+             s["outcome"]) for s in out.call_segments]
+    assert legs == [
+        (1, "queue", "support", "", 15.0, "answered"),
+        (2, "agent", "support", "a1", 105.0, "transferred"),
+        (3, "queue", "billing", "", 30.0, "answered"),
+        (4, "agent", "billing", "a2", 150.0, "ended"),
+    ]
+    assert [s["segment_id"] for s in out.call_segments] == ["e4", "e7", "e15", "e18"]
+
+
+def test_agent_state_intervals_of_the_transfer() -> None:
+    _, out = fold_all(parse_trace(TRANSFERRED))
+    a1 = [(s["state"], s["call_id"], s["duration_s"]) for s in out.agent_state_intervals
+          if s["agent_id"] == "a1"]
+    assert a1 == [("ready", "", 72.25), ("ringing", "c1", 3.0), ("talking", "c1", 45.0),
+                  ("hold", "c1", 30.0), ("talking", "c1", 30.0),
+                  ("after_call_work", "c1", 200.0)]
+    # a2's break is still open: an open spell is not a fact yet
+    assert [s["state"] for s in out.agent_state_intervals if s["agent_id"] == "a2"] == [
+        "ready", "ringing", "talking", "after_call_work"]
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_any_interleaving_of_the_topics_gives_the_same_rows(seed: int) -> None:
+    """Calls and agents are different topics: only per-key order is guaranteed."""
+    events = parse_trace(TRANSFERRED) + parse_trace(OTHERS)
+    streams: dict[str, list[Event]] = {}
+    for event in events:
+        streams.setdefault(event.key, []).append(event)
+    rng = random.Random(seed)
+    shuffled: list[Event] = []
+    while streams:
+        key = rng.choice(sorted(streams))
+        shuffled.append(streams[key].pop(0))
+        if not streams[key]:
+            del streams[key]
+    _, want = fold_all(events)
+    _, got = fold_all(shuffled)
+    for table in ("calls", "call_segments", "agent_state_intervals", "surveys"):
+        def key(row: dict) -> str:
+            return str(sorted(row.items()))
+        assert sorted(map(key, getattr(got, table))) == sorted(map(key, getattr(want, table)))
+
+
+def test_abandoned_ivr_voicemail_and_survey_calls() -> None:
+    _, out = fold_all(parse_trace(OTHERS))
+    calls = {c["call_id"]: c for c in out.calls}
+    assert set(calls) == {"c2", "c3", "c4", "c5"}
+    c2, c3, c4, c5 = (calls[k] for k in ("c2", "c3", "c4", "c5"))
+    assert (c2["outcome"], c2["abandon_stage"], c2["queue"], c2["wait_s"]) == (
+        "abandoned", "queue", "sales", 40.0)
+    assert c2["answered_at"] is None
+    assert c2["agent_id"] == ""
+    assert (c3["outcome"], c3["queue"], c3["ivr_s"], c3["wait_s"]) == (
+        "ivr_abandoned", "", 9.0, 0.0)
+    # offered to billing (no agents) and sent to voicemail: counted in billing, unanswered
+    assert (c4["outcome"], c4["queue"], c4["queued_at"], c4["overflows"], c4["disposition"]) \
+        == ("unanswered", "billing", None, 1, "voicemail")
+    assert (c5["talk_s"], c5["acw_s"], c5["ivr_s"]) == (120.0, 60.0, 16.0)
+    assert (c5["survey_score"], c5["survey_max"]) == (4, 5)
+    [survey] = out.surveys
+    assert (survey["call_id"], survey["agent_id"], survey["score"], survey["survey"]) == (
+        "c5", "a3", 4, "csat")
+
+
+def test_ticket_rows_carry_status_and_priority() -> None:
+    _, out = fold_all(parse_trace(TICKETS))
+    assert [(t["kind"], t["agent_id"], t["status"], t["priority"], t["category"])
+            for t in out.ticket_events] == [
+        ("created", "a1", "open", "high", "billing"),
+        ("assigned", "a2", "open", "high", ""),
+        ("status_changed", "a2", "in_progress", "high", ""),
+        ("closed", "a2", "closed", "high", ""),
+    ]
+
+
+def test_call_without_agent_events_waits_for_the_grace_period() -> None:
+    """Imported history has no agent events: the row is written once the watermark passes
+    the end of the call by the grace period, not before, and only once."""
+    calls_only = [e for e in parse_trace(TRANSFERRED) if e.type.startswith("call.")]
+    state, out = fold_all(calls_only, end=False)
+    assert out.calls == []
+    grace = timedelta(minutes=30)
+    state, early = advance(state, at("08:35:00"), grace=grace)
+    assert early.calls == []
+    state, due = advance(state, at("08:35:00.250"), grace=grace)
+    assert [c["call_id"] for c in due.calls] == ["c1"]
+    assert due.calls[0]["acw_s"] == 0.0
+    assert advance(state, at("09:35:00"), grace=grace)[1].calls == []
+    assert flush(state)[1].calls == []
+
+
+def test_late_agent_report_after_grace_is_forgotten() -> None:
+    events = parse_trace(TRANSFERRED)
+    state, _ = fold_all([e for e in events if e.type.startswith("call.")], end=False)
+    state, _ = advance(state, at("09:00:00"), grace=timedelta(minutes=30))
+    state, out = fold_all_from(state, [e for e in events if e.type.startswith("agent.")])
+    assert out.calls == []
+    state, _ = advance(state, at("10:00:00"), grace=timedelta(minutes=30))
+    assert state.acw == {}
+    assert state.calls == {}
+
+
+def fold_all_from(state: FactsState, events: list[Event]) -> tuple[FactsState, FactRows]:
+    out = FactRows()
+    for event in events:
+        state, rows = apply(state, event)
+        out.extend(rows)
+    return state, out
+
+
+def test_simulated_day_every_call_written_once() -> None:
+    from callcore.simulator import Simulation
+
+    events: list[Event] = []
+    Simulation("demo", seed=3).run(on_events=events.extend)
+    state, out = fold_all(events, end=False)
+    offered = {e.payload.call_id for e in events if e.type == "call.offered"}
+    assert sorted(c["call_id"] for c in out.calls) == sorted(offered)  # no flush needed
+    assert state.calls == {}
+    assert state.acw == {}
+    answered = {e.payload.call_id for e in events if e.type == "call.answered"}
+    assert {c["call_id"] for c in out.calls if c["outcome"] == "answered"} == answered
+    acw = {}
+    for spell in out.agent_state_intervals:
+        if spell["state"] == "after_call_work":
+            acw[spell["call_id"]] = acw.get(spell["call_id"], 0.0) + spell["duration_s"]
+    for call in out.calls:
+        assert call["acw_s"] == pytest.approx(acw.get(call["call_id"], 0.0), abs=1e-9)
+    assert datetime(2026, 1, 1, tzinfo=UTC) < min(c["offered_at"] for c in out.calls)
