@@ -515,3 +515,7 @@ from queuecast.warehouse_cli import warehouse_app  # noqa: E402
 
 app.add_typer(import_app, name="import")
 app.add_typer(warehouse_app, name="warehouse")
+
+from queuecast.streams_cli import streams_app  # noqa: E402
+
+app.add_typer(streams_app, name="streams")

@@ -23,6 +23,7 @@ __all__ = [
     "LoggingSettings",
     "PartitionSettings",
     "Settings",
+    "StreamsSettings",
     "WarehouseSettings",
     "load_settings",
 ]
@@ -82,6 +83,16 @@ class WarehouseSettings(_Section, frozen=True, kw_only=True):
     url: str = "chdb"
 
 
+class StreamsSettings(_Section, frozen=True, kw_only=True):
+    """The stream hosts: consumer group, sink batches, and how long a call's row waits for
+    the after-call work of its agents before it is written without it."""
+
+    group: str = "queuecast-streams"
+    batch_rows: int = 10_000
+    batch_seconds: float = 1.0
+    acw_grace_s: float = 1800.0
+
+
 class LoggingSettings(_Section, frozen=True, kw_only=True):
     """Structured logging: JSON lines by default, or coloured key=value for a console."""
 
@@ -100,6 +111,7 @@ class Settings(_Section, frozen=True, kw_only=True):
     home: str
     event_log: EventLogSettings = msgspec.field(default_factory=EventLogSettings)
     warehouse: WarehouseSettings = msgspec.field(default_factory=WarehouseSettings)
+    streams: StreamsSettings = msgspec.field(default_factory=StreamsSettings)
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
     source: str | None = None
     """The config file these settings were read from, if any."""

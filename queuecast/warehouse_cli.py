@@ -18,7 +18,7 @@ from queuecast.cli import err, settings
 from warehouse.client import Warehouse, WarehouseError, open_warehouse
 from warehouse.migrations import MigrationError, migrate
 
-__all__ = ["parse_param", "warehouse_app"]
+__all__ = ["open_cli_warehouse", "parse_param", "warehouse_app"]
 
 warehouse_app = typer.Typer(help="The ClickHouse warehouse: migrate, query.",
                             no_args_is_help=True)
@@ -49,7 +49,7 @@ def parse_param(text: str) -> tuple[str, Any]:
         raise typer.BadParameter(f"{text!r}: {exc}") from None
 
 
-def _open(url: str | None) -> Warehouse:
+def open_cli_warehouse(url: str | None) -> Warehouse:
     current = settings()
     target = url or current.warehouse.url
     try:
@@ -62,7 +62,7 @@ def _open(url: str | None) -> Warehouse:
 @warehouse_app.command("migrate")
 def migrate_command(url: UrlOption = None, as_json: JsonOption = False) -> None:
     """Apply the pending schema migrations and print the versions applied."""
-    with _open(url) as warehouse:
+    with open_cli_warehouse(url) as warehouse:
         try:
             applied = migrate(warehouse)
         except (MigrationError, WarehouseError) as exc:
@@ -99,7 +99,7 @@ def query_command(
 ) -> None:
     """Run a query with bound parameters and print its rows."""
     params = dict(parse_param(p) for p in param or [])
-    with _open(url) as warehouse:
+    with open_cli_warehouse(url) as warehouse:
         try:
             frame = warehouse.query(sql, params or None)
         except WarehouseError as exc:

@@ -1,4 +1,4 @@
-"""Warehouse fixtures: one ClickHouse 18.16 server per session, and both engines in turn.
+"""ClickHouse fixtures, imported by tests/conftest.py: a 18.16 server per session, both engines.
 
 The server is started by ``scripts/clickhouse-server.sh`` on a free loopback port. If it
 cannot start (no apt, not root), the server tests fail in CI (``CI=true``) and are skipped
@@ -19,7 +19,7 @@ import pytest
 from warehouse.access import AnalystLimits, users_xml
 from warehouse.client import ChdbWarehouse, ServerWarehouse, Warehouse
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "clickhouse-server.sh"
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "clickhouse-server.sh"
 ANALYST_PASSWORD = "analyst-pw"
 WRITER_PASSWORD = "writer-pw"
 ANALYST_MAX_ROWS_TO_READ = 1_000_000

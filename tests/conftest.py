@@ -7,6 +7,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from clickhouse_fixtures import (  # noqa: F401  (fixtures for tests/warehouse and tests/streams)
+    clickhouse_server,
+    database,
+    warehouse,
+)
 
 from ingest.log import EventLog
 from ingest.log.embedded import EmbeddedTransport

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 import math
 import os
 import re
@@ -177,6 +178,13 @@ def _frame(data: Data) -> pd.DataFrame:
     return frame
 
 
+def _holds_lists(series: pd.Series) -> bool:
+    if series.dtype != object or series.empty:
+        return False
+    first = series.iloc[0]
+    return isinstance(first, list | tuple)
+
+
 def _python_column(series: pd.Series) -> list[Any]:
     """A column as Python values the native protocol accepts (UTC naive datetimes, None)."""
     if isinstance(series.dtype, pd.DatetimeTZDtype):
@@ -242,11 +250,27 @@ class ChdbWarehouse(_Base):
         for column in frame.columns:
             if isinstance(frame[column].dtype, pd.DatetimeTZDtype):
                 frame[column] = frame[column].dt.tz_convert("UTC")
+        selected = []
+        for column in frame.columns:
+            if _holds_lists(frame[column]):
+                # chdb reads a list column as Nullable(String): pass JSON, parse it back
+                frame[column] = [json.dumps(list(v), ensure_ascii=False) for v in frame[column]]
+                kind = self._column_type(table, str(column))
+                selected.append(f"JSONExtract({column}, {literal(kind)}) AS {column}")
+            else:
+                selected.append(str(column))
         columns = ", ".join(str(c) for c in frame.columns)
         # Python(frame) reads the local variable ``frame`` of this function.
         self._run(f"INSERT INTO {identifier(table)} ({columns}) "
-                  f"SELECT {columns} FROM Python(frame)", "CSV")
+                  f"SELECT {', '.join(selected)} FROM Python(frame)", "CSV")
         return len(frame)
+
+    def _column_type(self, table: str, column: str) -> str:
+        found = self.query("SELECT type FROM system.columns WHERE database = currentDatabase() "
+                           "AND table = %(t)s AND name = %(c)s", {"t": table, "c": column})
+        if found.empty:
+            raise WarehouseError(f"insert: table {table!r} has no column {column!r}")
+        return str(found["type"].iloc[0])
 
     def close(self) -> None:
         if getattr(self, "_conn", None) is not None:

@@ -60,7 +60,8 @@ _PARTITION = "queuecast.dlq.partition"
 _OFFSET = "queuecast.dlq.offset"
 _AT = "queuecast.dlq.at"
 
-Stage = Literal["produce", "consume"]
+Stage = Literal["produce", "consume", "project"]
+_STAGES: dict[str, Stage] = {"produce": "produce", "consume": "consume", "project": "project"}
 T = TypeVar("T")
 
 
@@ -187,6 +188,14 @@ class EventLog(Closing):
             topics=[self._names[Topic.DEADLETTER]], group=group, start=start
         )
         return DeadLetterConsumer(self, reader)
+
+    def dead_letter(self, delivery: Delivery, reason: str) -> None:
+        """Quarantine a valid event that a consumer could not process (stage ``project``):
+        its canonical bytes go to the dead-letter topic with ``reason`` and its position."""
+        name = self._names[delivery.topic]
+        self.transport.append([self._dead_letter(
+            encode_event(delivery.event), delivery.event.key.encode(), reason, "project",
+            name, (name, delivery.partition), delivery.offset)])
 
     def close(self) -> None:
         """Close the transport."""
@@ -330,6 +339,10 @@ class _Consumer(Closing, Generic[T]):
         if positions:
             self._reader.commit(positions)
 
+    def committed(self) -> dict[TopicPartition, int]:
+        """The group's committed next offset per assigned partition (empty without a group)."""
+        return self._reader.committed()
+
     def seek_to_beginning(self) -> None:
         """Replay: start again at the first retained record of every assigned partition."""
         self._reader.seek_to_beginning()
@@ -388,7 +401,7 @@ def _dead_letter_of(record: StoredRecord) -> DeadLetter:
         original=record.value,
         key=record.key,
         reason=headers.get(_REASON, "unknown (record has no reason header)"),
-        stage="consume" if headers.get(_STAGE) == "consume" else "produce",
+        stage=_STAGES.get(headers.get(_STAGE, ""), "produce"),
         origin=headers.get(_ORIGIN, ""),
         origin_partition=int(partition) if partition is not None else None,
         origin_offset=int(offset) if offset is not None else None,

@@ -11,8 +11,8 @@ from warehouse.access import AnalystLimits, users_xml
 from warehouse.client import WarehouseError
 from warehouse.migrations import migrate
 
-if TYPE_CHECKING:  # the fixture's type, from this folder's conftest
-    from conftest import ClickHouseServer  # type: ignore[import-not-found]
+if TYPE_CHECKING:  # the fixture's type
+    from clickhouse_fixtures import ClickHouseServer
 
 
 @pytest.fixture

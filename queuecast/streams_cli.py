@@ -1,0 +1,106 @@
+"""``queuecast streams``: the in-process stream host (issue 4) over the event log.
+
+``run`` consumes as the ``[streams] group`` consumer group until stopped (Ctrl-C) or, with
+``--until-idle``, until the log is drained; ``rebuild`` empties the fact and rollup tables
+and replays the whole log into them. With ``--json`` both print what they did and, per
+fact table, the row count and a content checksum, so two runs can be compared.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from datetime import timedelta
+from typing import Annotated, Any
+
+import typer
+
+from queuecast.cli import err, open_event_log, progress, settings
+from queuecast.config import Settings
+from queuecast.warehouse_cli import JsonOption, UrlOption, open_cli_warehouse
+from streams.facts import FACT_TABLES
+from streams.runner import RunReport, StreamsRunner
+from streams.sink import WarehouseSink
+from warehouse.client import Warehouse
+from warehouse.digest import table_digest, truncate
+from warehouse.migrations import migrate
+
+__all__ = ["streams_app"]
+
+streams_app = typer.Typer(help="Stream processing: live views and warehouse facts.",
+                          no_args_is_help=True)
+
+
+def rollup_tables(warehouse: Warehouse) -> list[str]:
+    """Tables fed by materialized views (the summing and aggregating rollups)."""
+    found = warehouse.query(
+        "SELECT name FROM system.tables WHERE database = currentDatabase() "
+        "AND engine IN ('SummingMergeTree', 'AggregatingMergeTree') ORDER BY name")
+    return [str(name) for name in found["name"]] if not found.empty else []
+
+
+def _run(current: Settings, warehouse: Warehouse, *, until_idle: bool,
+         from_scratch: bool) -> RunReport:
+    config = current.streams
+    sink = WarehouseSink(warehouse, batch_rows=config.batch_rows,
+                         batch_seconds=config.batch_seconds)
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        with open_event_log(current) as log, progress("events") as (bar, task):
+            runner = StreamsRunner(log, sink, group=config.group, from_scratch=from_scratch,
+                                   grace=timedelta(seconds=config.acw_grace_s))
+            return runner.run(until_idle=until_idle, stop=stop, on_batch=lambda r: bar.update(
+                task, completed=r.events + r.restored,
+                description=f"events ({sum(r.written.values())} rows written)"))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _summary(report: RunReport, warehouse: Warehouse) -> dict[str, Any]:
+    digests = [table_digest(warehouse, table) for table in FACT_TABLES]
+    return {
+        "events": report.events, "restored": report.restored,
+        "dead_lettered": report.dead_lettered, "retries": report.retries,
+        "written": report.written, "seconds": round(report.seconds, 3),
+        "tables": {d.table: {"rows": d.rows, "checksum": d.checksum} for d in digests},
+    }
+
+
+def _print(summary: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(summary))
+        return
+    typer.echo(f"{summary['events']} events folded ({summary['restored']} replayed to restore "
+               f"state), {summary['dead_lettered']} dead-lettered, {summary['seconds']} s")
+    for table, digest in summary["tables"].items():
+        typer.echo(f"  {table:<24} {digest['rows']:>10} rows  checksum {digest['checksum']}")
+
+
+UntilIdle = Annotated[bool, typer.Option(
+    "--until-idle", help="Stop once the log is drained (calls waiting for after-call work "
+    "are written with what was seen).")]
+
+
+@streams_app.command("run")
+def run_command(until_idle: UntilIdle = False, url: UrlOption = None,
+                as_json: JsonOption = False) -> None:
+    """Fold the event log into the warehouse facts until stopped (Ctrl-C)."""
+    current = settings()
+    with open_cli_warehouse(url) as warehouse:
+        migrate(warehouse)
+        report = _run(current, warehouse, until_idle=until_idle, from_scratch=False)
+        _print(_summary(report, warehouse), as_json)
+
+
+@streams_app.command("rebuild")
+def rebuild_command(url: UrlOption = None, as_json: JsonOption = False) -> None:
+    """Empty the fact and rollup tables and replay the whole log into them."""
+    current = settings()
+    with open_cli_warehouse(url) as warehouse:
+        migrate(warehouse)
+        truncate(warehouse, [*FACT_TABLES, *rollup_tables(warehouse)])
+        err.print("fact and rollup tables emptied; replaying the log from the beginning")
+        report = _run(current, warehouse, until_idle=True, from_scratch=True)
+        _print(_summary(report, warehouse), as_json)

@@ -1,0 +1,162 @@
+"""The in-process host: the event log through the projections into the warehouse.
+
+One consumer group reads ``calls``, ``agents`` and ``tickets``. Fold state lives in memory:
+on start the runner replays the log from the beginning to rebuild it, and events before
+the group's committed offsets only restore state (their rows are already durable). Rows
+go to a :class:`~streams.sink.WarehouseSink`; offsets are committed only after the sink's
+write returned, and a failed write is retried with backoff, so a crash or a ClickHouse
+outage redelivers rather than loses. An event a projection fails on is dead-lettered with
+the reason and the run goes on.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import structlog
+
+from ingest.contract import Topic
+from ingest.log import Delivery, EventLog
+from streams.facts import FactRows, FactsState, advance, apply, flush
+from streams.sink import WarehouseSink
+
+__all__ = ["Backoff", "RunReport", "StreamsRunner"]
+
+log = structlog.get_logger("queuecast.streams")
+
+INPUT_TOPICS: tuple[Topic, ...] = (Topic.CALLS, Topic.AGENTS, Topic.TICKETS)
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Waits between retries of a failed write: ``first`` doubling up to ``longest``."""
+
+    first: float = 0.5
+    longest: float = 30.0
+
+    def delays(self) -> Callable[[], float]:
+        """A function returning the next delay on each call."""
+        current = [self.first / 2]
+
+        def following() -> float:
+            current[0] = min(current[0] * 2, self.longest)
+            return current[0]
+        return following
+
+
+@dataclass(slots=True)
+class RunReport:
+    """What a run did."""
+
+    events: int = 0
+    restored: int = 0
+    """Events before the committed offsets, replayed only to rebuild state."""
+    dead_lettered: int = 0
+    written: dict[str, int] = field(default_factory=dict)
+    retries: int = 0
+    seconds: float = 0.0
+
+
+class StreamsRunner:
+    """Hosts the fact projection over ``log`` and writes its rows through ``sink``."""
+
+    def __init__(self, log_: EventLog, sink: WarehouseSink, *, group: str = "queuecast-streams",
+                 grace: timedelta = timedelta(minutes=30), backoff: Backoff | None = None,
+                 from_scratch: bool = False, idle_partition_s: float = 10.0,
+                 sleep: Callable[[float], None] = time.sleep,
+                 wall: Callable[[], float] = time.monotonic) -> None:
+        self.log, self.sink, self.group, self.grace = log_, sink, group, grace
+        self.backoff = backoff or Backoff()
+        self.from_scratch = from_scratch
+        self.state = FactsState()
+        self.idle_partition_s = idle_partition_s
+        self._sleep, self._wall = sleep, wall
+        self._times: dict[tuple[str, int], tuple[datetime, float]] = {}
+        """Per partition: the latest event time read and when (wall clock) it was read."""
+
+    def run(self, *, until_idle: bool = False, idle_s: float = 1.0,
+            stop: threading.Event | None = None, max_events: int = 10_000,
+            on_batch: Callable[[RunReport], None] | None = None) -> RunReport:
+        """Consume until ``stop`` is set, or with ``until_idle`` until a poll waits ``idle_s``
+        with nothing new (then calls still waiting for after-call work are written too)."""
+        stop = stop or threading.Event()
+        report = RunReport()
+        started = time.perf_counter()
+        with self.log.consumer(group=self.group, topics=INPUT_TOPICS) as consumer:
+            committed = {} if self.from_scratch else consumer.committed()
+            consumer.seek_to_beginning()
+            while not stop.is_set():
+                batch = consumer.poll(max_events=max_events, timeout=idle_s)
+                self._fold(batch, committed, report)
+                if not batch:
+                    self._advance(caught_up=True)
+                    if until_idle:
+                        self.sink.add(flush(self.state)[1])
+                if self.sink.due() or (not batch and self.sink.buffered):
+                    self._write(report, stop)
+                if not self.sink.buffered:
+                    consumer.commit()
+                if on_batch is not None:
+                    report.written = dict(self.sink.written)
+                    on_batch(report)
+                if not batch and until_idle:
+                    break
+        report.written = dict(self.sink.written)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _fold(self, batch: Sequence[Delivery], committed: dict[tuple[str, int], int],
+              report: RunReport) -> None:
+        rows = FactRows()
+        for delivery in batch:
+            name = self.log.topic_name(delivery.topic)
+            restoring = delivery.offset < committed.get((name, delivery.partition), 0)
+            try:
+                _, produced = apply(self.state, delivery.event)
+            except Exception as exc:  # a projection bug must not stop the other events
+                if not restoring:  # dead-lettered by the run that committed past it
+                    report.dead_lettered += 1
+                    self.log.dead_letter(delivery, f"facts projection failed: {exc!r}")
+                continue
+            self._times[(name, delivery.partition)] = (delivery.event.occurred_at,
+                                                       self._wall())
+            if restoring:
+                report.restored += 1
+            else:
+                report.events += 1
+                rows.extend(produced)
+        self.sink.add(rows)
+        if batch:
+            self._advance(caught_up=False)
+
+    def _advance(self, *, caught_up: bool) -> None:
+        """Move the watermark: the latest event time of the slowest partition that delivered
+        in the last ``idle_partition_s``, or the latest of all once every partition is caught
+        up, so a quiet partition does not hold it back."""
+        if not self._times:
+            return
+        if caught_up:
+            watermark = max(at for at, _ in self._times.values())
+        else:
+            recent = self._wall() - self.idle_partition_s
+            watermark = min(at for at, wall in self._times.values() if wall >= recent)
+        self.sink.add(advance(self.state, watermark, grace=self.grace)[1])
+
+    def _write(self, report: RunReport, stop: threading.Event) -> None:
+        delays = self.backoff.delays()
+        while True:
+            try:
+                self.sink.write()
+                return
+            except Exception as exc:  # ClickHouse down or refusing: keep the batch, retry
+                report.retries += 1
+                delay = delays()
+                log.warning("warehouse write failed; retrying", error=str(exc),
+                            buffered=self.sink.buffered, retry_in_s=delay)
+                if stop.is_set():
+                    raise
+                self._sleep(delay)
