@@ -17,7 +17,7 @@ from warehouse.client import Warehouse, WarehouseError, identifier
 
 __all__ = ["insert_new"]
 
-_BATCH = 10_000
+_BATCH = 2_000  # ids per lookup: keeps the SQL text under max_query_size (256 KiB)
 
 
 def insert_new(warehouse: Warehouse, table: str, frame: pd.DataFrame, *,
@@ -34,22 +34,26 @@ def insert_new(warehouse: Warehouse, table: str, frame: pd.DataFrame, *,
             raise WarehouseError(f"insert_new: frame has no column {column!r} (key or scope)")
     table, key = identifier(table), identifier(key)
     fresh = frame.drop_duplicates(subset=[key], keep="last")
+    stored: set[str] = set()
+    for start in range(0, len(fresh), _BATCH):
+        chunk = fresh.iloc[start:start + _BATCH]
+        where, params = _scope(chunk, scope)
+        params["ids"] = tuple(chunk[key].astype(str))
+        found = warehouse.query(
+            f"SELECT DISTINCT {key} AS k FROM {table} WHERE {key} IN %(ids)s{where}", params)
+        stored.update(found["k"].astype(str) if not found.empty else [])
+    fresh = fresh[~fresh[key].astype(str).isin(stored)]
+    return warehouse.insert(table, fresh) if len(fresh) else 0
+
+
+def _scope(chunk: pd.DataFrame, scope: Sequence[str]) -> tuple[str, dict[str, Any]]:
     conditions, params = [], {}
     for n, column in enumerate(scope):
-        values = fresh[column]
+        values = chunk[column]
         if pd.api.types.is_datetime64_any_dtype(values.dtype):
             conditions.append(f"{identifier(column)} >= %(s{n})s")
             params[f"s{n}"] = values.min().to_pydatetime()
         else:
             conditions.append(f"{identifier(column)} IN %(s{n})s")
             params[f"s{n}"] = tuple(str(v) for v in values.unique())
-    where = "".join(f" AND {c}" for c in conditions)
-    ids = fresh[key].astype(str).tolist()
-    stored: set[str] = set()
-    for start in range(0, len(ids), _BATCH):
-        chunk: dict[str, Any] = {"ids": tuple(ids[start:start + _BATCH]), **params}
-        found = warehouse.query(
-            f"SELECT DISTINCT {key} AS k FROM {table} WHERE {key} IN %(ids)s{where}", chunk)
-        stored.update(found["k"].astype(str) if not found.empty else [])
-    fresh = fresh[~fresh[key].astype(str).isin(stored)]
-    return warehouse.insert(table, fresh) if len(fresh) else 0
+    return "".join(f" AND {c}" for c in conditions), params

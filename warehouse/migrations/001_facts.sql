@@ -11,6 +11,7 @@
 -- who answered, `agents` every agent who talked to the caller. Durations in seconds:
 -- ivr_s (all IVR legs, the post-call survey included), wait_s (queued until answered or abandoned, over all
 -- queues), ring_s, talk_s (answered until ended, hold excluded), hold_s, acw_s.
+-- region is the caller's province (the country for numbers abroad), city and carrier too.
 -- outcome: answered | abandoned (hung up queued or ringing) | ivr_abandoned | unanswered
 -- (ended otherwise: voicemail, callback, closed, ...); disposition is the contract's.
 CREATE TABLE IF NOT EXISTS calls (
