@@ -238,7 +238,7 @@ def _call_event(state: FactsState, event: Event, rows: FactRows) -> None:
     elif isinstance(payload, CallAnswered):
         call.ring_s += payload.ring_s
         _open_leg(call, "agent", payload.queue or _leg_queue(call), payload.agent_id, event,
-                  outcome="answered")
+                  outcome="answered", wait_s=payload.wait_s)
         if call.answered_at is None:
             call.answered_at = at
         if payload.agent_id not in call.agents:
@@ -257,7 +257,7 @@ def _call_event(state: FactsState, event: Event, rows: FactRows) -> None:
         _close_leg(call, at, "overflowed")
     elif isinstance(payload, CallAbandoned):
         call.abandon_stage = payload.stage
-        _close_leg(call, at, "abandoned")
+        _close_leg(call, at, "abandoned", wait_s=payload.wait_s)
     elif isinstance(payload, SurveyAnswered):
         call.survey_score, call.survey_max = payload.score, payload.scale_max
         rows.surveys.append({
@@ -277,18 +277,22 @@ def _leg_queue(call: _Call) -> str:
 
 
 def _open_leg(call: _Call, kind: str, queue: str, agent_id: str, event: Event, *,
-              outcome: str = "left") -> None:
-    _close_leg(call, event.occurred_at, outcome)
+              outcome: str = "left", wait_s: float | None = None) -> None:
+    _close_leg(call, event.occurred_at, outcome, wait_s=wait_s)
     call.leg = _Leg(kind, queue, agent_id, event.occurred_at, event.id)
 
 
-def _close_leg(call: _Call, at: datetime, outcome: str) -> None:
+def _close_leg(call: _Call, at: datetime, outcome: str, *, wait_s: float | None = None
+               ) -> None:
+    """Close the open leg; a queue leg ended by an answer or a hang-up counts the wait its
+    producer measured (``wait_s``: the engine's clock, a PBX's own holdtime), others the
+    time between the events."""
     leg = call.leg
     if leg is None:
         return
     seconds = _seconds(leg.start, at)
     if leg.kind == "queue":
-        call.wait_s += seconds
+        call.wait_s += seconds if wait_s is None else wait_s
     elif leg.kind == "agent":
         _resume(call, at)
         call.connected_s += seconds
@@ -335,7 +339,7 @@ def _write_call(state: FactsState, call: _Call, rows: FactRows) -> None:
         "call_id": call.call_id, "event_id": ended.id, "direction": call.direction,
         "caller": call.caller, "dialed": call.dialed, "customer_id": call.customer_id,
         "site": call.site or ended.site, "region": call.region, "city": call.city,
-        "carrier": call.carrier, "queue": _leg_queue(call) or (payload.queue or ""),
+        "carrier": call.carrier, "queue": _leg_queue(call),
         "first_queue": call.queues[0] if call.queues else "", "queues": list(call.queues),
         "agent_id": call.agents[0] if call.agents else "", "agents": list(call.agents),
         "offered_at": offered_at, "queued_at": call.queued_at,

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 import pandas as pd
 import pytest
+from real_calls import BANK, ROTATED, SYNK, bank_calls, master_calls, per_day, queue_log_calls
 from support import REAL_DATA
 from typer.testing import CliRunner
 
@@ -25,13 +26,6 @@ from ingest.importers.report import Converted, EventReport, LineError, NoEvent, 
 from queuecast.cli import app
 
 FIXTURES = Path(__file__).parent / "fixtures" / "importers"
-SYNK = "karthik0112__synk_bug__"
-ROTATED = [f"{SYNK}queue_log-20220707", f"{SYNK}queue_log-20220801",
-           f"{SYNK}queue_log-20220901", f"{SYNK}queue_log-20221005", f"{SYNK}queue_log"]
-BANK = "anonymous_bank_one_month_calls.csv"
-MASTER_COLUMNS = ["accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel",
-                  "lastapp", "lastdata", "start", "answer", "end", "duration", "billsec",
-                  "disposition", "amaflags", "uniqueid", "userfield"]
 
 
 def _real(*names: str) -> list[Path]:
@@ -314,23 +308,7 @@ def test_real_queue_log_series_every_line_and_per_day_figures_match_pandas() -> 
     assert len(nul_lines) == 3
     assert all("NUL bytes" in e.reason for e in report.errors)
 
-    rows = [raw.decode().split("|") for p in paths for raw in p.read_bytes().splitlines()
-            if raw and b"\0" not in raw]
-    log = pd.DataFrame({"epoch": [int(r[0]) for r in rows], "callid": [r[1] for r in rows],
-                        "event": [r[4] for r in rows],
-                        "d1": [r[5] if len(r) > 5 else "" for r in rows],
-                        "d3": [r[7] if len(r) > 7 else "" for r in rows]})
-    enter = log[log.event == "ENTERQUEUE"].drop_duplicates("callid")
-    day = enter.set_index("callid").epoch.map(
-        lambda s: pd.Timestamp(s, unit="s", tz="UTC").date().isoformat())
-    connect = log[log.event == "CONNECT"].assign(wait=lambda f: f.d1.astype(float))
-    abandon = log[log.event == "ABANDON"].assign(wait=lambda f: f.d3.astype(float))
-    frame = pd.DataFrame({"day": day, "offered": 1})
-    frame["answered"] = frame.index.isin(connect.callid).astype(int)
-    frame["abandoned"] = frame.index.isin(abandon.callid).astype(int)
-    frame["wait"] = pd.concat([connect, abandon]).set_index("callid").wait
-    theirs = frame.groupby("day").agg(offered=("offered", "sum"), answered=("answered", "sum"),
-                                      abandoned=("abandoned", "sum"), wait=("wait", "mean"))
+    theirs = per_day(queue_log_calls(paths))
     assert theirs[["offered", "answered", "abandoned"]].sum().tolist() == [33, 3, 30]
     ours = _per_day(events)
     ours[["answered", "abandoned"]] = ours[["answered", "abandoned"]].fillna(0)
@@ -345,22 +323,7 @@ def test_real_master_csv_every_row_and_per_day_figures_match_pandas() -> None:
     assert report.errors == []
     assert report.calls == 736
 
-    cdr = pd.read_csv(path, header=None, names=MASTER_COLUMNS, dtype=str, keep_default_na=False)
-    start = pd.to_datetime(cdr.start)
-    answer = pd.to_datetime(cdr.answer.replace("", None))
-    end = pd.to_datetime(cdr.end)
-    queued = cdr.lastapp == "Queue"
-    answered = (cdr.disposition == "ANSWERED") & (cdr.dstchannel != "")
-    abandoned = cdr.disposition == "NO ANSWER"
-    frame = pd.DataFrame({
-        "day": start.dt.date.astype(str),
-        "offered": (queued | answered).astype(int),
-        "answered": answered.astype(int), "abandoned": abandoned.astype(int),
-        "wait": ((answer - start).where(answered).fillna((end - start).where(abandoned))
-                 ).dt.total_seconds()})
-    theirs = frame[frame.offered == 1].groupby("day").agg(
-        offered=("offered", "sum"), answered=("answered", "sum"),
-        abandoned=("abandoned", "sum"), wait=("wait", "mean"))
+    theirs = per_day(master_calls(path))
     ours = _per_day(events)
     ours[["answered", "abandoned"]] = ours[["answered", "abandoned"]].fillna(0)
     _same(ours, theirs)
@@ -377,17 +340,7 @@ def test_real_anonymous_bank_month_through_the_mapping_matches_pandas() -> None:
     assert report.errors == []
     assert report.no_event == {"outcome PHANTOM": 310}
 
-    bank = pd.read_csv(path, dtype=str)
-    queued = ~bank.q_start.isin(["0:00:00", "00:00:00"])
-    served = bank.outcome == "AGENT"
-    abandoned = (bank.outcome == "HANG") & queued
-    frame = pd.DataFrame({"day": bank.date, "offered": ((queued | served)
-                                                        & (bank.outcome != "PHANTOM")).astype(int),
-                          "answered": served.astype(int), "abandoned": abandoned.astype(int),
-                          "wait": bank.q_time.astype(float).where(served | abandoned)})
-    theirs = frame[frame.offered == 1].groupby("day").agg(
-        offered=("offered", "sum"), answered=("answered", "sum"),
-        abandoned=("abandoned", "sum"), wait=("wait", "mean"))
+    theirs = per_day(bank_calls(path))
     assert len(theirs) == 31
     _same(_per_day(events, ZoneInfo("Asia/Jerusalem")).fillna(0), theirs)
 

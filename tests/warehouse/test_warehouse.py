@@ -31,73 +31,142 @@ HOSTILE = [
     "",
 ]
 
-QUEUE_ROLLUP = """
+QUEUE_COUNTS = ["offered", "answered", "abandoned", "short_abandoned", "answered_within_20s",
+                "abandoned_within_20s"]
+QUEUE_SUMS = ["wait_sum", "answered_wait_sum", "abandoned_wait_sum", "talk_sum", "hold_sum",
+              "acw_sum"]
+AGENT_COUNTS = ["handled", "transfers_sum", "holds_sum"]
+AGENT_SUMS = ["talk_sum", "hold_sum", "acw_sum", "ring_sum"]
+QUEUE_ROLLUP = f"""
 SELECT queue, interval_start,
-       uniqExactMerge(offered) AS n_offered, uniqExactIfMerge(answered) AS n_answered,
-       uniqExactIfMerge(abandoned) AS n_abandoned,
-       uniqExactIfMerge(answered_within_20s) AS n_within,
-       sumMerge(wait_sum) AS wait_total, sumMerge(talk_sum) AS talk_total
+       {", ".join(f"sum({c}) AS n_{c}" for c in QUEUE_COUNTS + QUEUE_SUMS)},
+       maxMerge(wait_max) AS n_wait_max
 FROM calls_queue_15m
 GROUP BY queue, interval_start
 ORDER BY queue, interval_start
 """
+AGENT_ROLLUP = f"""
+SELECT agent_id, interval_start,
+       {", ".join(f"sum({c}) AS n_{c}" for c in AGENT_COUNTS + AGENT_SUMS)}
+FROM calls_agent_15m
+GROUP BY agent_id, interval_start
+ORDER BY agent_id, interval_start
+"""
+
+
+def _millis(rng: np.random.Generator, low_s: int, high_s: int, n: int) -> np.ndarray:
+    """Durations in seconds with three decimals, so float sums are not trivially exact."""
+    return rng.integers(low_s * 1000, high_s * 1000, n) / 1000
 
 
 def make_calls(n: int, *, seed: int = 7) -> pd.DataFrame:
-    """``n`` finished calls over two hours on three queues; about 20 % abandoned."""
+    """``n`` finished calls offered over two hours on three queues. 5% end in the IVR: never
+    offered to a queue (queue '', no queued_at). Of the others about 20% abandon and 5% go
+    unanswered (voicemail)."""
     rng = np.random.default_rng(seed)
     start = pd.Timestamp("2024-03-04 08:00", tz="UTC")
-    offered = start + pd.to_timedelta(rng.integers(0, 7200, n), unit="s")
-    wait = rng.integers(0, 60, n).astype(float)
-    abandoned = rng.random(n) < 0.2
-    talk = np.where(abandoned, 0.0, rng.integers(30, 600, n).astype(float))
-    answered_at = pd.Series(offered + pd.to_timedelta(wait, unit="s")).where(~abandoned)
-    ended = pd.Series(offered + pd.to_timedelta(wait + talk, unit="s"))
+    offered = pd.Series(start + pd.to_timedelta(rng.integers(0, 7200, n), unit="s"))
+    ivr = _millis(rng, 0, 60, n)
+    in_ivr = rng.random(n) < 0.05
+    draw = rng.random(n)
+    outcome = np.where(in_ivr, "ivr_abandoned", np.where(
+        draw < 0.2, "abandoned", np.where(draw < 0.25, "unanswered", "answered")))
+    answered = outcome == "answered"
+    wait = np.where(in_ivr, 0.0, _millis(rng, 0, 60, n))
+    talk = np.where(answered, _millis(rng, 30, 600, n), 0.0)
+    hold = np.where(answered & (rng.random(n) < 0.3), _millis(rng, 1, 60, n), 0.0)
+    queued_at = (offered + pd.to_timedelta(np.floor(ivr), unit="s")).where(~in_ivr)
+    answered_at = (queued_at + pd.to_timedelta(np.floor(wait), unit="s")).where(answered)
     return pd.DataFrame({
         "call_id": [f"c{i:05d}" for i in range(n)],
         "event_id": [f"e{i:05d}" for i in range(n)],
-        "queue": rng.choice(["billing", "sales", "support"], n),
-        "agent_id": np.where(abandoned, "", [f"a{k}" for k in rng.integers(1, 6, n)]),
+        "queue": np.where(in_ivr, "", rng.choice(["billing", "sales", "support"], n)),
+        "agent_id": np.where(answered, [f"a{k}" for k in rng.integers(1, 6, n)], ""),
         "region": "EU",
         "offered_at": offered,
         "offered_ms": rng.integers(0, 1000, n).astype("uint16"),
+        "queued_at": queued_at,
         "answered_at": answered_at,
-        "ended_at": ended,
+        "ended_at": offered + pd.to_timedelta(np.floor(ivr + wait + talk + hold), unit="s"),
+        "ivr_s": ivr,
         "wait_s": wait,
+        "ring_s": np.where(answered, _millis(rng, 0, 8, n), 0.0),
         "talk_s": talk,
-        "hold_s": np.where(abandoned, 0.0, 5.0),
-        "acw_s": np.where(abandoned, 0.0, 10.0),
-        "outcome": np.where(abandoned, "abandoned", "answered"),
+        "hold_s": hold,
+        "acw_s": np.where(answered, _millis(rng, 0, 60, n), 0.0),
+        "outcome": outcome,
         "disposition": "",
-        "transfers": rng.integers(0, 2, n).astype("uint8"),
+        "transfers": np.where(answered, rng.integers(0, 3, n), 0).astype("uint8"),
+        "holds": np.where(hold > 0, rng.integers(1, 4, n), 0).astype("uint16"),
     })
 
 
 def expected_queue_rollup(calls: pd.DataFrame) -> pd.DataFrame:
-    """The queue rollup computed independently with pandas."""
-    frame = calls.assign(
-        interval_start=calls["offered_at"].dt.floor("15min"),
-        is_answered=calls["answered_at"].notna(),
-        is_abandoned=calls["outcome"] == "abandoned",
-    )
-    frame["is_within"] = frame["is_answered"] & (frame["wait_s"] <= 20)
+    """The queue rollup computed independently with pandas: calls offered to a queue (queue
+    named), per (last) queue and 15-minute interval of offered_at."""
+    queued = calls[calls["queue"] != ""]
+    answered = queued["outcome"] == "answered"
+    abandoned = queued["outcome"] == "abandoned"
+    wait = queued["wait_s"]
+    frame = pd.DataFrame({
+        "queue": queued["queue"],
+        "interval_start": queued["offered_at"].dt.floor("15min"),
+        "offered": 1,
+        "answered": answered,
+        "abandoned": abandoned,
+        "short_abandoned": abandoned & (wait <= 5),
+        "answered_within_20s": answered & (wait <= 20),
+        "abandoned_within_20s": abandoned & (wait <= 20),
+        "wait_sum": wait,
+        "answered_wait_sum": wait.where(answered, 0.0),
+        "abandoned_wait_sum": wait.where(abandoned, 0.0),
+        "talk_sum": queued["talk_s"].where(answered, 0.0),
+        "hold_sum": queued["hold_s"].where(answered, 0.0),
+        "acw_sum": queued["acw_s"].where(answered, 0.0),
+        "wait_max": wait,
+    })
     grouped = frame.groupby(["queue", "interval_start"], sort=True)
-    return pd.DataFrame({
-        "n_offered": grouped["call_id"].nunique(),
-        "n_answered": grouped["is_answered"].sum(),
-        "n_abandoned": grouped["is_abandoned"].sum(),
-        "n_within": grouped["is_within"].sum(),
-        "wait_total": grouped["wait_s"].sum(),
-        "talk_total": grouped["talk_s"].sum(),
-    }).reset_index()
+    want = grouped[QUEUE_COUNTS + QUEUE_SUMS].sum().join(grouped["wait_max"].max())
+    return want.add_prefix("n_").reset_index()
+
+
+def expected_agent_rollup(calls: pd.DataFrame) -> pd.DataFrame:
+    """The agent rollup with pandas: answered calls per agent and interval of answered_at."""
+    handled = calls[calls["answered_at"].notna() & (calls["agent_id"] != "")]
+    frame = pd.DataFrame({
+        "agent_id": handled["agent_id"],
+        "interval_start": handled["answered_at"].dt.floor("15min"),
+        "handled": 1,
+        "transfers_sum": handled["transfers"].astype(int),
+        "holds_sum": handled["holds"].astype(int),
+        "talk_sum": handled["talk_s"],
+        "hold_sum": handled["hold_s"],
+        "acw_sum": handled["acw_s"],
+        "ring_sum": handled["ring_s"],
+    })
+    want = frame.groupby(["agent_id", "interval_start"], sort=True).sum()
+    return want.add_prefix("n_").reset_index()
+
+
+def assert_rollup(got: pd.DataFrame, want: pd.DataFrame, *, key: str, exact: list[str],
+                  sums: list[str]) -> None:
+    """Same keys; counts (and maxima) exactly equal; float sums within 1e-9 relative."""
+    assert got[key].tolist() == want[key].tolist()
+    assert got["interval_start"].tolist() == want["interval_start"].tolist()
+    for column in exact:
+        assert got[f"n_{column}"].tolist() == want[f"n_{column}"].tolist(), column
+    for column in sums:
+        np.testing.assert_allclose(got[f"n_{column}"].to_numpy(float),
+                                   want[f"n_{column}"].to_numpy(float), rtol=1e-9, atol=0,
+                                   err_msg=column)
 
 
 def as_utc(series: pd.Series) -> pd.Series:
     return pd.to_datetime(series, utc=True).dt.as_unit("s")
 
 
-def queue_rollup(warehouse: Warehouse) -> pd.DataFrame:
-    got = warehouse.query(QUEUE_ROLLUP)
+def rollup(warehouse: Warehouse, sql: str = QUEUE_ROLLUP) -> pd.DataFrame:
+    got = warehouse.query(sql)
     got["interval_start"] = as_utc(got["interval_start"])
     return got
 
@@ -135,44 +204,60 @@ def test_fifteen_minute_rollup_matches_pandas(warehouse: Warehouse) -> None:
     migrate(warehouse)
     calls = make_calls(600)
     warehouse.insert("calls", calls.iloc[:250])
-    warehouse.insert("calls", calls.iloc[250:])  # two inserts: partial states must merge
-    got = queue_rollup(warehouse)
+    warehouse.insert("calls", calls.iloc[250:])  # two inserts: two parts must add up
+    got = rollup(warehouse)
     want = expected_queue_rollup(calls)
-    assert len(got) == len(want) == 3 * 8
-    assert int(got["n_offered"].sum()) == 600
-    for column in ("n_offered", "n_answered", "n_abandoned", "n_within"):
-        assert got[column].astype(int).tolist() == want[column].astype(int).tolist(), column
-    for column in ("wait_total", "talk_total"):  # whole seconds: sums are exact
-        assert got[column].tolist() == want[column].tolist(), column
-    assert got["queue"].tolist() == want["queue"].tolist()
-    assert got["interval_start"].tolist() == want["interval_start"].tolist()
+    assert set(got["queue"]) == {"billing", "sales", "support"}
+    assert len(want) >= 3 * 8
+    queued = int(calls["queued_at"].notna().sum())
+    assert int(got["n_offered"].sum()) == queued == int((calls["queue"] != "").sum()) < 600
+    assert_rollup(got, want, key="queue", exact=[*QUEUE_COUNTS, "wait_max"], sums=QUEUE_SUMS)
+    agents = rollup(warehouse, AGENT_ROLLUP)
+    want_agents = expected_agent_rollup(calls)
+    assert int(agents["n_handled"].sum()) == int((calls["outcome"] == "answered").sum())
+    assert_rollup(agents, want_agents, key="agent_id", exact=AGENT_COUNTS, sums=AGENT_SUMS)
 
-    agents = warehouse.query(
-        "SELECT agent_id, uniqExactMerge(handled) AS n_handled, sumMerge(talk_sum) AS talk "
-        "FROM calls_agent_15m GROUP BY agent_id ORDER BY agent_id")
-    answered = calls[calls["answered_at"].notna()]
-    by_agent = answered.groupby("agent_id").agg(n=("call_id", "size"), talk=("talk_s", "sum"))
-    assert agents["agent_id"].tolist() == by_agent.index.tolist()
-    assert agents["n_handled"].astype(int).tolist() == by_agent["n"].tolist()
-    assert agents["talk"].tolist() == by_agent["talk"].tolist()
+
+HAND_CALLS = pd.DataFrame([
+    # call, queue, outcome, offered, queued, answered, wait, talk, hold, acw, ring, agent
+    ("c0", "sales", "answered", "08:14:30", "08:14:45", "08:15:05", 20.0, 100.0, 10.0, 30.0,
+     3.0, "a1"),
+    ("c1", "sales", "abandoned", "08:14:40", "08:14:50", None, 5.0, 0.0, 0.0, 0.0, 0.0, ""),
+    ("c2", "sales", "abandoned", "08:00:00", "08:00:15", None, 40.0, 0.0, 0.0, 0.0, 0.0, ""),
+    ("c3", "sales", "unanswered", "08:09:00", "08:10:00", None, 90.0, 0.0, 0.0, 0.0, 0.0, ""),
+    ("c4", "", "ivr_abandoned", "08:01:00", None, None, 0.0, 0.0, 0.0, 0.0, 0.0, ""),
+    ("c5", "sales", "answered", "08:15:00", "08:15:10", "08:15:30", 20.5, 50.0, 0.0, 10.0,
+     2.0, "a2"),
+    ("c6", "sales", "abandoned", "08:14:59", "08:15:20", None, 12.0, 0.0, 0.0, 0.0, 0.0, ""),
+], columns=["call_id", "queue", "outcome", "offered_at", "queued_at", "answered_at", "wait_s",
+            "talk_s", "hold_s", "acw_s", "ring_s", "agent_id"])
 
 
 def test_hand_checked_interval(warehouse: Warehouse) -> None:
-    """Three calls by hand: two in 08:00-08:15 (one answered in 12 s, one abandoned)."""
+    """Seven calls by hand, intervals by offered_at. 08:00-08:15: c0 answered in exactly 20 s,
+    c1 abandoned after exactly 5 s (short), c2 abandoned after 40 s, c3 to voicemail after
+    90 s, c6 abandoned after 12 s (offered 08:14:59, queued 08:15:20); c4 hung up in the IVR
+    (never offered to a queue: left out). 08:15-08:30: c5 answered in 20.5 s.
+    Agents by answered_at: c0 and c5 both at 08:15."""
     migrate(warehouse)
-    calls = make_calls(3).assign(
-        queue="sales",
-        offered_at=pd.to_datetime(["2024-03-04 08:00:00", "2024-03-04 08:14:59",
-                                   "2024-03-04 08:15:00"], utc=True),
-        wait_s=[12.0, 40.0, 25.0], outcome=["answered", "abandoned", "answered"],
-        talk_s=[100.0, 0.0, 50.0])
-    calls["answered_at"] = calls["offered_at"] + pd.to_timedelta([12, 0, 25], unit="s")
-    calls.loc[1, "answered_at"] = pd.NaT
+    calls = HAND_CALLS.copy()
+    for column in ("offered_at", "queued_at", "answered_at"):
+        calls[column] = pd.to_datetime("2024-03-04 " + calls[column], utc=True)
+    calls["ended_at"] = calls["offered_at"] + pd.Timedelta(minutes=30)
+    calls["transfers"] = np.array([1, 0, 0, 0, 0, 0, 0], dtype="uint8")
+    calls["holds"] = np.array([2, 0, 0, 0, 0, 0, 0], dtype="uint16")
     warehouse.insert("calls", calls)
-    got = queue_rollup(warehouse)
-    assert got[["n_offered", "n_answered", "n_abandoned", "n_within"]].astype(int).values \
-        .tolist() == [[2, 1, 1, 1], [1, 1, 0, 0]]
-    assert got["wait_total"].tolist() == [52.0, 25.0]
+    got = rollup(warehouse)
+    assert got["interval_start"].dt.strftime("%H:%M").tolist() == ["08:00", "08:15"]
+    assert got[[f"n_{c}" for c in QUEUE_COUNTS]].astype(int).values.tolist() == [
+        [5, 1, 3, 1, 1, 2], [1, 1, 0, 0, 0, 0]]
+    assert got[[f"n_{c}" for c in [*QUEUE_SUMS, "wait_max"]]].values.tolist() == [
+        [167.0, 20.0, 57.0, 100.0, 10.0, 30.0, 90.0], [20.5, 20.5, 0.0, 50.0, 0.0, 10.0, 20.5]]
+    agents = rollup(warehouse, AGENT_ROLLUP)
+    assert agents["agent_id"].tolist() == ["a1", "a2"]
+    assert agents["interval_start"].dt.strftime("%H:%M").tolist() == ["08:15", "08:15"]
+    assert agents[[f"n_{c}" for c in AGENT_COUNTS + AGENT_SUMS]].values.tolist() == [
+        [1, 1, 2, 100.0, 10.0, 30.0, 3.0], [1, 0, 0, 50.0, 0.0, 10.0, 2.0]]
 
 
 @pytest.mark.parametrize("hostile", HOSTILE)
@@ -220,16 +305,20 @@ def test_redelivered_call_is_counted_once(warehouse: Warehouse) -> None:
     assert insert_new(warehouse, "calls", calls) == 40
     replay = pd.concat([calls.iloc[10:20], calls.iloc[15:16]])  # a replay: 10 old, one twice
     assert insert_new(warehouse, "calls", replay) == 0
-    got = queue_rollup(warehouse)
-    want = expected_queue_rollup(calls)
-    assert got["n_offered"].astype(int).tolist() == want["n_offered"].tolist()
-    assert got["wait_total"].tolist() == want["wait_total"].tolist()
-    # A redelivery that bypasses insert_new: FINAL still sees one row per call, and the
-    # rollup's counts (uniqExact states) stay exact; only its plain sums double count.
-    warehouse.insert("calls", calls.iloc[:1])
+    assert_rollup(rollup(warehouse), expected_queue_rollup(calls), key="queue",
+                  exact=[*QUEUE_COUNTS, "wait_max"], sums=QUEUE_SUMS)
+    # The contract: dedup is insert_new's. A redelivery inserted around it is one row in
+    # calls FINAL, but the views add it again: the rollups count it twice.
+    again = calls[calls["outcome"] == "answered"].iloc[:1]  # queued, answered by an agent
+    warehouse.insert("calls", again)
     final = warehouse.query("SELECT count() AS n, uniqExact(call_id) AS u FROM calls FINAL")
     assert final.astype(int).iloc[0].tolist() == [40, 40]
-    assert int(queue_rollup(warehouse)["n_offered"].sum()) == 40
+    doubled = pd.concat([calls, again])
+    assert_rollup(rollup(warehouse), expected_queue_rollup(doubled), key="queue",
+                  exact=[*QUEUE_COUNTS, "wait_max"], sums=QUEUE_SUMS)
+    assert int(rollup(warehouse)["n_offered"].sum()) == int((calls["queue"] != "").sum()) + 1
+    assert_rollup(rollup(warehouse, AGENT_ROLLUP), expected_agent_rollup(doubled),
+                  key="agent_id", exact=AGENT_COUNTS, sums=AGENT_SUMS)
 
 
 def test_changed_applied_migration_is_refused(warehouse: Warehouse, tmp_path: Path) -> None:

@@ -9,8 +9,9 @@
 -- its agent's after-call work is over. `queue` is the last queue the call waited in (where
 -- it was answered or abandoned), `queues` every queue in order; `agent_id` the first agent
 -- who answered, `agents` every agent who talked to the caller. Durations in seconds:
--- ivr_s (all IVR legs, the post-call survey included), wait_s (queued until answered or abandoned, over all
--- queues), ring_s, talk_s (answered until ended, hold excluded), hold_s, acw_s.
+-- ivr_s (all IVR legs, the post-call survey included), wait_s (over all queue legs: the wait
+-- the producer reported on answer or abandon, else queued until overflowed or transferred),
+-- ring_s, talk_s (answered until ended, hold excluded), hold_s, acw_s.
 -- region is the caller's province (the country for numbers abroad), city and carrier too.
 -- outcome: answered | abandoned (hung up queued or ringing) | ivr_abandoned | unanswered
 -- (ended otherwise: voicemail, callback, closed, ...); disposition is the contract's.
