@@ -18,7 +18,10 @@ from typing import Any, Literal
 import msgspec
 
 __all__ = [
+    "AlarmRuleSettings",
+    "AlarmSettings",
     "ConfigError",
+    "EmailSettings",
     "EventLogSettings",
     "LoggingSettings",
     "PartitionSettings",
@@ -53,6 +56,7 @@ class PartitionSettings(_Section, frozen=True, kw_only=True):
     agents: int | None = None
     tickets: int | None = None
     wfm: int | None = None
+    alarms: int | None = None
     deadletter: int | None = None
 
     def counts(self) -> dict[str, int]:
@@ -91,6 +95,64 @@ class StreamsSettings(_Section, frozen=True, kw_only=True):
     batch_rows: int = 10_000
     batch_seconds: float = 1.0
     acw_grace_s: float = 1800.0
+    time_zone: str = "UTC"
+    """The center's clock: "today" and intervals of the live boards."""
+    interval_minutes: int = 15
+    sl_threshold_s: float = 20.0
+    sl_variant: Literal["abandoned_in", "offered", "answered", "short_excluded"] = "abandoned_in"
+    short_abandon_s: float = 5.0
+    sl_thresholds: dict[str, float] = msgspec.field(default_factory=dict)
+    """Per-queue service-level thresholds (seconds) overriding ``sl_threshold_s``."""
+
+
+class AlarmRuleSettings(_Section, frozen=True, kw_only=True):
+    """One alarm rule of the live queue board (RT-03); see docs/streams.md.
+
+    ``queue_length``, ``longest_wait`` and ``not_ready_share`` raise when the measure is at or
+    above ``threshold`` and clear below ``clear_below`` (default: ``threshold``);
+    ``service_level`` raises when the level over ``window_minutes`` is below ``target``
+    (with at least ``min_calls`` in its denominator) and clears at ``clear_above`` or more.
+    """
+
+    name: str
+    kind: Literal["queue_length", "longest_wait", "service_level", "not_ready_share"]
+    threshold: float | None = None
+    clear_below: float | None = None
+    target: float | None = None
+    clear_above: float | None = None
+    window_minutes: int = 60
+    min_calls: int = 10
+    queues: list[str] | None = None
+    """Only these queues; every queue when absent."""
+
+
+class EmailSettings(_Section, frozen=True, kw_only=True):
+    """The SMTP server and addresses that alarm emails go through; ``security`` is
+    ``starttls`` (default), ``ssl`` (implicit TLS, usually port 465) or ``none``."""
+
+    host: str
+    port: int = 587
+    sender: str
+    recipients: list[str]
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    user: str | None = None
+    password: str | None = None
+    timeout_s: float = 10.0
+
+
+class AlarmSettings(_Section, frozen=True, kw_only=True):
+    """Alarm rules and where raised and cleared alarms are notified (web hook, email).
+    Secrets come best from the environment, e.g. ``QUEUECAST_ALARMS__EMAIL__PASSWORD``."""
+
+    rules: list[AlarmRuleSettings] = msgspec.field(default_factory=list)
+    webhook_url: str | None = None
+    webhook_headers: dict[str, str] = msgspec.field(default_factory=dict)
+    webhook_timeout_s: float = 5.0
+    email: EmailSettings | None = None
+    attempts: int = 3
+    """Tries per notification before it is given up (and logged)."""
+    backoff_s: float = 1.0
+    """The wait before the second try; it doubles for each further try."""
 
 
 class LoggingSettings(_Section, frozen=True, kw_only=True):
@@ -112,6 +174,7 @@ class Settings(_Section, frozen=True, kw_only=True):
     event_log: EventLogSettings = msgspec.field(default_factory=EventLogSettings)
     warehouse: WarehouseSettings = msgspec.field(default_factory=WarehouseSettings)
     streams: StreamsSettings = msgspec.field(default_factory=StreamsSettings)
+    alarms: AlarmSettings = msgspec.field(default_factory=AlarmSettings)
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
     source: str | None = None
     """The config file these settings were read from, if any."""

@@ -22,11 +22,12 @@ from queuecast.warehouse_cli import JsonOption, UrlOption, open_cli_warehouse
 from streams.facts import FACT_TABLES
 from streams.runner import RunReport, StreamsRunner
 from streams.sink import WarehouseSink
+from streams.views import ViewSettings
 from warehouse.client import Warehouse
 from warehouse.digest import table_digest, truncate
 from warehouse.migrations import migrate
 
-__all__ = ["streams_app"]
+__all__ = ["streams_app", "view_settings"]
 
 streams_app = typer.Typer(help="Stream processing: live views and warehouse facts.",
                           no_args_is_help=True)
@@ -40,6 +41,15 @@ def rollup_tables(warehouse: Warehouse) -> list[str]:
     return [str(name) for name in found["name"]] if not found.empty else []
 
 
+def view_settings(current: Settings) -> ViewSettings:
+    """The live boards' settings from ``[streams]``."""
+    config = current.streams
+    return ViewSettings(sl_threshold_s=config.sl_threshold_s, sl_variant=config.sl_variant,
+                        short_abandon_s=config.short_abandon_s,
+                        interval_minutes=config.interval_minutes, time_zone=config.time_zone,
+                        thresholds=dict(config.sl_thresholds))
+
+
 def _run(current: Settings, warehouse: Warehouse, *, until_idle: bool,
          from_scratch: bool) -> RunReport:
     config = current.streams
@@ -50,7 +60,8 @@ def _run(current: Settings, warehouse: Warehouse, *, until_idle: bool,
     try:
         with open_event_log(current) as log, progress("events") as (bar, task):
             runner = StreamsRunner(log, sink, group=config.group, from_scratch=from_scratch,
-                                   grace=timedelta(seconds=config.acw_grace_s))
+                                   grace=timedelta(seconds=config.acw_grace_s),
+                                   views=view_settings(current))
             return runner.run(until_idle=until_idle, stop=stop, on_batch=lambda r: bar.update(
                 task, completed=r.events + r.restored,
                 description=f"events ({sum(r.written.values())} rows written)"))

@@ -1,4 +1,5 @@
-"""The in-process host: the event log through the projections into the warehouse.
+"""The in-process host: the event log through the projections into the warehouse and the
+live boards.
 
 One consumer group reads ``calls``, ``agents`` and ``tickets``. Fold state lives in memory:
 on start the runner replays the log from the beginning to rebuild it, and events before
@@ -23,6 +24,7 @@ from ingest.contract import Topic
 from ingest.log import Delivery, EventLog
 from streams.facts import FactRows, FactsState, advance, apply, flush
 from streams.sink import WarehouseSink
+from streams.views import Boards, ViewSettings, apply_boards
 
 __all__ = ["Backoff", "RunReport", "StreamsRunner"]
 
@@ -67,12 +69,15 @@ class StreamsRunner:
     def __init__(self, log_: EventLog, sink: WarehouseSink, *, group: str = "queuecast-streams",
                  grace: timedelta = timedelta(minutes=30), backoff: Backoff | None = None,
                  from_scratch: bool = False, idle_partition_s: float = 10.0,
+                 views: ViewSettings | None = None,
                  sleep: Callable[[float], None] = time.sleep,
                  wall: Callable[[], float] = time.monotonic) -> None:
         self.log, self.sink, self.group, self.grace = log_, sink, group, grace
         self.backoff = backoff or Backoff()
         self.from_scratch = from_scratch
         self.state = FactsState()
+        self.boards = Boards(views or ViewSettings())
+        """The live queue and agent boards (RT-01, RT-02), current as of the last event."""
         self.idle_partition_s = idle_partition_s
         self._sleep, self._wall = sleep, wall
         self._times: dict[tuple[str, int], tuple[datetime, float]] = {}
@@ -117,10 +122,11 @@ class StreamsRunner:
             restoring = delivery.offset < committed.get((name, delivery.partition), 0)
             try:
                 _, produced = apply(self.state, delivery.event)
+                apply_boards(self.boards, delivery.event, produced.calls)
             except Exception as exc:  # a projection bug must not stop the other events
                 if not restoring:  # dead-lettered by the run that committed past it
                     report.dead_lettered += 1
-                    self.log.dead_letter(delivery, f"facts projection failed: {exc!r}")
+                    self.log.dead_letter(delivery, f"projection failed: {exc!r}")
                 continue
             self._times[(name, delivery.partition)] = (delivery.event.occurred_at,
                                                        self._wall())

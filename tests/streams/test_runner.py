@@ -17,6 +17,7 @@ from ingest.log.transport import OutgoingRecord
 from streams.facts import FACT_TABLES, FactRows, FactsState, apply, flush
 from streams.runner import Backoff, StreamsRunner
 from streams.sink import WarehouseSink
+from warehouse import reports
 from warehouse.client import Warehouse, WarehouseError
 from warehouse.digest import table_digest, truncate
 from warehouse.migrations import migrate
@@ -59,8 +60,10 @@ def direct_rows(events: list[Event]) -> FactRows:
 
 def test_run_restart_and_rebuild_agree(log: EventLog, migrated: Warehouse,
                                        simulated: list[Event]) -> None:
-    first = StreamsRunner(log, WarehouseSink(migrated)).run(until_idle=True, idle_s=0.2)
+    runner = StreamsRunner(log, WarehouseSink(migrated))
+    first = runner.run(until_idle=True, idle_s=0.2)
     assert first.events == len(simulated)
+    boards_equal_reports(runner, migrated)
     want = direct_rows(simulated)
     assert first.written == {t: len(getattr(want, t)) for t in FACT_TABLES}
     live = digests(migrated)
@@ -75,6 +78,20 @@ def test_run_restart_and_rebuild_agree(log: EventLog, migrated: Warehouse,
         until_idle=True, idle_s=0.2)
     assert rebuilt.events == len(simulated)
     assert digests(migrated) == live
+
+
+def boards_equal_reports(runner: StreamsRunner, warehouse: Warehouse) -> None:
+    """The live queue board at the end of the day says what the warehouse report says."""
+    board = {q.queue: q for q in runner.boards.snapshot()["queues"]}  # type: ignore[attr-defined]
+    report = reports.queue_report(warehouse, start="2026-01-01", end="2027-01-01")
+    assert sorted(board) == report["queue"].tolist()
+    for row in report.itertuples():
+        live = board[row.queue]
+        assert (live.offered, live.answered, live.abandoned) == (
+            row.offered, row.answered, row.abandoned)
+        assert live.service_level == pytest.approx(row.service_level, rel=1e-12)
+        assert live.asa_s == pytest.approx(row.asa_s, rel=1e-9)
+        assert live.aht_s == pytest.approx(row.aht_s, rel=1e-9)
 
 
 def test_crash_before_commit_redelivers_without_duplicates(
