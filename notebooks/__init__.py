@@ -1,0 +1,1 @@
+"""Analyst notebooks (jupytext percent files) and their executor, ``python -m notebooks.run``."""
