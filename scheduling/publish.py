@@ -58,6 +58,7 @@ __all__ = [
     "apply",
     "events_to_frame",
     "replay",
+    "revision_rows",
     "schedule_rows",
     "schedule_segments",
     "shifts_to_events",
@@ -586,6 +587,19 @@ def schedule_segments(shifts: Iterable[ScheduledShift]) -> pd.DataFrame:
     }, columns=list(SEGMENT_COLUMNS))
 
 
+def revision_rows(schedule: Schedule, revision: Revision) -> list[tuple[Any, ...]]:
+    """The rows (``SCHEDULE_ROW_COLUMNS``) of one version: a ``"shift"`` row per agent
+    shift, then one row per activity of it."""
+    head = (schedule.schedule_id, schedule.queue, revision.version)
+    rows: list[tuple[Any, ...]] = []
+    for s in revision.shifts:
+        rows.append((*head, s.agent_id, "shift", s.start, s.end, True, s.template,
+                     revision.at, revision.by))
+        rows.extend((*head, s.agent_id, a.kind, a.start, a.end, a.paid, s.template,
+                     revision.at, revision.by) for a in s.activities)
+    return rows
+
+
 def schedule_rows(
     source: ScheduleBook | Iterable[Event[Any]],
     *,
@@ -603,12 +617,7 @@ def schedule_rows(
     for schedule in book.schedules.values():
         revisions = schedule.revisions if versions == "all" else schedule.revisions[-1:]
         for rev in revisions:
-            head = (schedule.schedule_id, schedule.queue, rev.version)
-            for s in rev.shifts:
-                rows.append((*head, s.agent_id, "shift", s.start, s.end, True, s.template,
-                             rev.at, rev.by))
-                rows.extend((*head, s.agent_id, a.kind, a.start, a.end, a.paid, s.template,
-                             rev.at, rev.by) for a in s.activities)
+            rows.extend(revision_rows(schedule, rev))
     frame = pd.DataFrame(rows, columns=list(SCHEDULE_ROW_COLUMNS))
     for column in ("start_utc", "end_utc", "published_at"):
         frame[column] = pd.to_datetime(frame[column], utc=True)

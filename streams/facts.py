@@ -41,6 +41,9 @@ from ingest.contract.calls import (
 )
 from ingest.contract.envelope import CallPayload, TicketPayload
 from ingest.contract.tickets import TicketCreated, TicketStatusChanged
+from ingest.contract.wfm import ForecastPublished, ScheduleChanged, SchedulePublished
+from scheduling.publish import SCHEDULE_ROW_COLUMNS, ScheduleBook, revision_rows
+from scheduling.publish import apply as apply_schedule
 from streams.agent_states import OpenSpell, Spell, step
 
 __all__ = [
@@ -54,7 +57,8 @@ __all__ = [
     "watermark_of",
 ]
 
-FACT_TABLES = ("calls", "call_segments", "agent_state_intervals", "surveys", "ticket_events")
+FACT_TABLES = ("calls", "call_segments", "agent_state_intervals", "surveys", "ticket_events",
+               "schedules", "forecasts")
 """Warehouse tables this fold writes."""
 
 FACT_KEYS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -63,6 +67,8 @@ FACT_KEYS: dict[str, tuple[str, tuple[str, ...]]] = {
     "agent_state_intervals": ("spell_id", ("agent_id", "start")),
     "surveys": ("survey_id", ()),
     "ticket_events": ("event_id", ("ticket_id",)),
+    "schedules": ("row_id", ("schedule_id",)),
+    "forecasts": ("row_id", ("queue",)),
 }
 """Per table: the row's id and the columns that narrow the lookup of stored ids."""
 
@@ -79,6 +85,8 @@ class FactRows:
     agent_state_intervals: list[Row] = field(default_factory=list)
     surveys: list[Row] = field(default_factory=list)
     ticket_events: list[Row] = field(default_factory=list)
+    schedules: list[Row] = field(default_factory=list)
+    forecasts: list[Row] = field(default_factory=list)
 
     def extend(self, other: FactRows) -> None:
         """Append ``other``'s rows to these."""
@@ -158,6 +166,8 @@ class FactsState:
     acw_seen_at: dict[str, datetime] = field(default_factory=dict)
     tickets: dict[str, tuple[str, str]] = field(default_factory=dict)
     """Per ticket: (status, priority) as last seen."""
+    schedules: ScheduleBook = field(default_factory=lambda: ScheduleBook(timezone="UTC"))
+    """Published schedules, every version (scheduling.publish's aggregate)."""
 
 
 def apply(state: FactsState, event: Event) -> tuple[FactsState, FactRows]:
@@ -168,6 +178,10 @@ def apply(state: FactsState, event: Event) -> tuple[FactsState, FactRows]:
         _agent_event(state, event, rows)
     elif isinstance(payload, TicketPayload):
         rows.ticket_events.append(_ticket_row(state, event))
+    elif isinstance(payload, SchedulePublished | ScheduleChanged):
+        rows.schedules.extend(_schedule_rows(state, event))
+    elif isinstance(payload, ForecastPublished):
+        rows.forecasts.extend(_forecast_rows(event))
     elif isinstance(payload, CallPayload):
         _call_event(state, event, rows)
     return state, rows
@@ -417,3 +431,29 @@ def _ticket_row(state: FactsState, event: Event) -> Row:
             "kind": event.type.removeprefix("ticket."),
             "category": getattr(payload, "category", None) or "", "agent_id": agent,
             "status": status, "priority": priority}
+
+
+# -- schedules and forecasts (WF-06, WF-02) ----------------------------------------------
+
+
+def _schedule_rows(state: FactsState, event: Event) -> list[Row]:
+    """The rows of the version ``event`` made, if it made one (redeliveries make none)."""
+    schedule_id = event.payload.schedule_id
+    before = state.schedules.schedules.get(schedule_id)
+    state.schedules = apply_schedule(state.schedules, event)
+    schedule = state.schedules.schedules.get(schedule_id)
+    if schedule is None or schedule is before:
+        return []
+    return [{"row_id": f"{event.id}:{n}", **dict(zip(SCHEDULE_ROW_COLUMNS, row, strict=True))}
+            for n, row in enumerate(revision_rows(schedule, schedule.revisions[-1]))]
+
+
+def _forecast_rows(event: Event) -> list[Row]:
+    payload: ForecastPublished = event.payload
+    return [{"row_id": f"{event.id}:{n}", "queue": payload.queue,
+             "forecast_id": payload.forecast_id, "version": payload.version,
+             "interval_start": i.start, "calls": i.calls,
+             "aht": i.aht_s,
+             "calls_low": i.calls_low, "calls_high": i.calls_high, "model": payload.model,
+             "published_at": event.occurred_at, "published_by": payload.published_by}
+            for n, i in enumerate(payload.intervals)]

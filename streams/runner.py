@@ -1,7 +1,8 @@
 """The in-process host: the event log through the projections into the warehouse and the
 live boards.
 
-One consumer group reads ``calls``, ``agents`` and ``tickets``. Fold state lives in memory:
+One consumer group reads ``calls``, ``agents``, ``tickets`` and ``wfm``. Fold state lives in
+memory:
 on start the runner replays the log from the beginning to rebuild it, and events before
 the group's committed offsets only restore state (their rows are already durable). Rows
 go to a :class:`~streams.sink.WarehouseSink`; offsets are committed only after the sink's
@@ -30,7 +31,7 @@ __all__ = ["Backoff", "RunReport", "StreamsRunner"]
 
 log = structlog.get_logger("queuecast.streams")
 
-INPUT_TOPICS: tuple[Topic, ...] = (Topic.CALLS, Topic.AGENTS, Topic.TICKETS)
+INPUT_TOPICS: tuple[Topic, ...] = (Topic.CALLS, Topic.AGENTS, Topic.TICKETS, Topic.WFM)
 
 
 @dataclass(frozen=True, slots=True)

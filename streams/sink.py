@@ -28,6 +28,8 @@ _MS_COLUMNS: Mapping[str, Mapping[str, str]] = {
     "agent_state_intervals": {"start": "start_ms", "end": "end_ms"},
     "surveys": {},
     "ticket_events": {"occurred_at": "occurred_ms"},
+    "schedules": {},
+    "forecasts": {},
 }
 _TIME_COLUMNS: Mapping[str, Sequence[str]] = {
     "calls": ("offered_at", "queued_at", "answered_at", "ended_at"),
@@ -35,9 +37,14 @@ _TIME_COLUMNS: Mapping[str, Sequence[str]] = {
     "agent_state_intervals": ("start", "end"),
     "surveys": ("answered_at",),
     "ticket_events": ("occurred_at",),
+    "schedules": ("start_utc", "end_utc", "published_at"),
+    "forecasts": ("interval_start", "published_at"),
 }
 
-_NULLABLE_INTS: Mapping[str, Sequence[str]] = {"calls": ("survey_score", "survey_max")}
+_UINT8_COLUMNS: Mapping[str, Sequence[str]] = {"calls": ("survey_score", "survey_max"),
+                                               "schedules": ("paid",)}
+
+_NULLABLE_FLOATS: Mapping[str, Sequence[str]] = {"forecasts": ("aht", "calls_low", "calls_high")}
 
 
 def fact_frame(table: str, rows: Sequence[Row]) -> pd.DataFrame:
@@ -49,8 +56,10 @@ def fact_frame(table: str, rows: Sequence[Row]) -> pd.DataFrame:
         if ms_column is not None:
             frame[ms_column] = (moments.dt.microsecond // 1000).fillna(0).astype("uint16")
         frame[column] = moments.dt.floor("s")
-    for column in _NULLABLE_INTS.get(table, ()):
+    for column in _UINT8_COLUMNS.get(table, ()):
         frame[column] = frame[column].astype("UInt8")
+    for column in _NULLABLE_FLOATS.get(table, ()):
+        frame[column] = frame[column].astype("Float64")  # None stays NULL, not NaN
     return frame
 
 

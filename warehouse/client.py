@@ -192,7 +192,7 @@ def _python_column(series: pd.Series) -> list[Any]:
     if pd.api.types.is_datetime64_any_dtype(series.dtype):
         # numpy turns datetime64[us] into datetime objects in C; NaT becomes None
         return series.to_numpy(dtype="datetime64[us]").astype(object).tolist()
-    if pd.api.types.is_float_dtype(series.dtype):
+    if pd.api.types.is_float_dtype(series.dtype) and isinstance(series.dtype, np.dtype):
         return series.tolist()  # NaN stays NaN (Float columns are not Nullable)
     return series.astype(object).where(series.notna(), None).tolist()
 

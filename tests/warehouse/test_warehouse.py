@@ -197,7 +197,7 @@ def test_tables_exist(warehouse: Warehouse) -> None:
     schedule_columns = warehouse.query(
         "SELECT name FROM system.columns WHERE database = currentDatabase() "
         "AND table = 'schedules'")["name"]
-    assert set(schedule_columns) == set(SCHEDULE_ROW_COLUMNS)
+    assert set(schedule_columns) == {*SCHEDULE_ROW_COLUMNS, "row_id"}
 
 
 def test_fifteen_minute_rollup_matches_pandas(warehouse: Warehouse) -> None:

@@ -138,8 +138,10 @@ CREATE TABLE IF NOT EXISTS qa_scores (
 PARTITION BY toYYYYMM(scored_at)
 ORDER BY evaluation_id;
 
--- scheduling.publish.SCHEDULE_ROW_COLUMNS: every version is a full snapshot.
+-- scheduling.publish.SCHEDULE_ROW_COLUMNS plus row_id (the publishing event's id and the
+-- row's position in the version): every version is a full snapshot.
 CREATE TABLE IF NOT EXISTS schedules (
+    row_id String,
     schedule_id String,
     queue String,
     version UInt32,
@@ -155,14 +157,21 @@ CREATE TABLE IF NOT EXISTS schedules (
 PARTITION BY toYYYYMM(start_utc)
 ORDER BY (schedule_id, version, agent_id, kind, start_utc);
 
+-- One row per forecast interval of a published version (wfm.forecast_published); aht is
+-- NULL when the forecast has none; row_id is the event's id and the interval's position.
 CREATE TABLE IF NOT EXISTS forecasts (
+    row_id String,
     queue String,
     forecast_id String,
     version UInt32,
     interval_start DateTime('UTC'),
     calls Float64,
-    aht Float64,
-    created_at DateTime('UTC') DEFAULT now()
+    aht Nullable(Float64),
+    calls_low Nullable(Float64),
+    calls_high Nullable(Float64),
+    model String,
+    published_at DateTime('UTC'),
+    published_by String
 ) ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(interval_start)
 ORDER BY (queue, forecast_id, version, interval_start);
