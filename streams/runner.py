@@ -2,9 +2,8 @@
 live boards.
 
 One consumer group reads ``calls``, ``agents``, ``tickets`` and ``wfm``. Fold state lives in
-memory:
-on start the runner replays the log from the beginning to rebuild it, and events before
-the group's committed offsets only restore state (their rows are already durable). Rows
+memory: on start the runner replays the log from the beginning to rebuild it, and events
+before the group's committed offsets only restore state (their rows are already durable). Rows
 go to a :class:`~streams.sink.WarehouseSink`; offsets are committed only after the sink's
 write returned, and a failed write is retried with backoff, so a crash or a ClickHouse
 outage redelivers rather than loses. An event a projection fails on is dead-lettered with
