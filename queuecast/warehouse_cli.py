@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import pandas as pd
@@ -111,3 +112,58 @@ def query_command(
         typer.echo(json.dumps(records))
     else:
         typer.echo(frame.to_string(index=False))
+
+
+@warehouse_app.command("dimensions")
+def dimensions_command(
+    scenario: Annotated[str | None, typer.Option(
+        help="A bundled scenario name or scenario YAML whose center to load.")] = None,
+    center: Annotated[Path | None, typer.Option(
+        help="A center configuration (YAML) to load instead.", exists=True,
+        dir_okay=False)] = None,
+    timezone: Annotated[str, typer.Option(help="The site's time zone (with --center).")]
+    = "UTC",
+    calendar: Annotated[Path | None, typer.Option(
+        help="Business calendar (YAML); default: public holidays of --region.", exists=True,
+        dir_okay=False)] = None,
+    region: Annotated[str, typer.Option(help="Holiday region of the calendar rows.")] = "CN",
+    first: Annotated[str | None, typer.Option(
+        "--from", help="First calendar date (default: Jan 1 of this year).")] = None,
+    last: Annotated[str | None, typer.Option(
+        "--to", help="Last calendar date (default: Dec 31 of next year).")] = None,
+    url: UrlOption = None, as_json: JsonOption = False,
+) -> None:
+    """Load queues, agents, teams, sites and the holiday calendar into the dimensions."""
+    from callcore.calendar import BusinessCalendar, CalendarConfig, load_calendar
+    from callcore.center import load_center
+    from callcore.scenario import load_scenario
+    from queuecast.dimensions import calendar_rows, center_rows, scenario_rows
+
+    if (scenario is None) == (center is None):
+        err.print("[red]give exactly one of --scenario NAME and --center FILE[/red]")
+        raise typer.Exit(2)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    try:
+        if scenario is not None:
+            loaded = load_scenario(scenario)
+            frames = scenario_rows(loaded, updated_at=now)
+            timezone = loaded.timezone
+        else:
+            frames = center_rows(load_center(center), timezone=timezone, updated_at=now)
+        book = (load_calendar(calendar) if calendar is not None else BusinessCalendar(
+            CalendarConfig(timezone=timezone, country=region)))
+        start = dt.date.fromisoformat(first) if first else dt.date(now.year, 1, 1)
+        end = dt.date.fromisoformat(last) if last else dt.date(now.year + 1, 12, 31)
+        frames["calendar"] = calendar_rows(book, region=region, start=start, end=end,
+                                           updated_at=now)
+    except ValueError as exc:
+        err.print(f"[red]cannot build the dimensions:[/red] {exc}")
+        raise typer.Exit(2) from None
+    with open_cli_warehouse(url) as warehouse:
+        migrate(warehouse)
+        loaded_rows = {table: warehouse.insert(table, frame) for table, frame in frames.items()}
+    if as_json:
+        typer.echo(json.dumps({"rows": loaded_rows}))
+    else:
+        for table, n in loaded_rows.items():
+            typer.echo(f"{table:<10} {n:>6} rows")
