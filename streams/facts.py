@@ -13,6 +13,12 @@ row is written when the call has ended and each of its agents has moved on from 
 events may be missing (history imported from a PBX has none): :func:`advance` writes a
 call whose agents have not reported ``grace`` after it ended, measured on the watermark the
 host gives, and :func:`flush` writes every ended call at the end of a finite input.
+
+Every piece of state belongs to one key, so a partitioned host keeps it in a table per key
+and calls the keyed folds directly: :func:`fold_call` (call events and
+:class:`AcwReported`, per call), :func:`fold_agent` (per agent; returns the reports to
+route to the calls), :func:`fold_ticket` (per ticket), :func:`fold_schedules` (per queue).
+:func:`apply` runs them all for a host with one process.
 """
 
 from __future__ import annotations
@@ -49,11 +55,19 @@ from streams.agent_states import OpenSpell, Spell, step
 __all__ = [
     "FACT_KEYS",
     "FACT_TABLES",
+    "AcwReported",
+    "AgentFacts",
+    "CallFacts",
     "FactRows",
     "FactsState",
     "advance",
     "apply",
+    "expire_call",
     "flush",
+    "fold_agent",
+    "fold_call",
+    "fold_schedules",
+    "fold_ticket",
     "watermark_of",
 ]
 
@@ -110,9 +124,20 @@ class _Leg:
     opened_by: str
 
 
+@dataclass(frozen=True, slots=True)
+class AcwReported:
+    """An agent has moved on from a call: its after-call work on it (the agents -> calls
+    side of the join, routed by call id)."""
+
+    call_id: str
+    agent_id: str
+    acw_s: float
+    at: datetime
+
+
 @dataclass(slots=True)
-class _Call:
-    """One call being built from its events."""
+class CallFacts:
+    """One call being built from its events (the state of a call key)."""
 
     call_id: str
     offered_at: datetime | None = None
@@ -143,6 +168,9 @@ class _Call:
     leg: _Leg | None = None
     legs: list[Row] = field(default_factory=list)
     ended: Event | None = None
+    acw: dict[str, float] = field(default_factory=dict)
+    """Agents who have moved on from the call and their after-call work (s)."""
+    reported_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -155,36 +183,56 @@ class _Binding:
 
 
 @dataclass(slots=True)
+class AgentFacts:
+    """The state of an agent key: its open state spell and the call it works on."""
+
+    spell: OpenSpell | None = None
+    binding: _Binding | None = None
+
+
+@dataclass(slots=True)
 class FactsState:
     """Everything the fold remembers between events."""
 
-    calls: dict[str, _Call] = field(default_factory=dict)
-    spells: dict[str, OpenSpell] = field(default_factory=dict)
-    bindings: dict[str, _Binding] = field(default_factory=dict)
-    acw: dict[str, dict[str, float]] = field(default_factory=dict)
-    """Per call: agents who have moved on from it and their after-call work in seconds."""
-    acw_seen_at: dict[str, datetime] = field(default_factory=dict)
+    calls: dict[str, CallFacts] = field(default_factory=dict)
+    agents: dict[str, AgentFacts] = field(default_factory=dict)
     tickets: dict[str, tuple[str, str]] = field(default_factory=dict)
     """Per ticket: (status, priority) as last seen."""
-    schedules: ScheduleBook = field(default_factory=lambda: ScheduleBook(timezone="UTC"))
-    """Published schedules, every version (scheduling.publish's aggregate)."""
+    schedules: dict[str, ScheduleBook] = field(default_factory=dict)
+    """Per queue: its published schedules, every version (scheduling.publish's aggregate)."""
 
 
 def apply(state: FactsState, event: Event) -> tuple[FactsState, FactRows]:
     """Fold one event into ``state``; returns the state and the rows it completed."""
-    rows = FactRows()
     payload = event.payload
     if isinstance(payload, AgentStateChanged | AgentLoggedOut):
-        _agent_event(state, event, rows)
-    elif isinstance(payload, TicketPayload):
-        rows.ticket_events.append(_ticket_row(state, event))
-    elif isinstance(payload, SchedulePublished | ScheduleChanged):
-        rows.schedules.extend(_schedule_rows(state, event))
-    elif isinstance(payload, ForecastPublished):
-        rows.forecasts.extend(_forecast_rows(event))
-    elif isinstance(payload, CallPayload):
-        _call_event(state, event, rows)
-    return state, rows
+        agent, rows, reports = fold_agent(state.agents.get(payload.agent_id), event)
+        _keep(state.agents, payload.agent_id, agent)
+        for report in reports:
+            call, done = fold_call(state.calls.get(report.call_id), report)
+            _keep(state.calls, report.call_id, call)
+            rows.extend(done)
+        return state, rows
+    if isinstance(payload, CallPayload):
+        call, rows = fold_call(state.calls.get(payload.call_id), event)
+        _keep(state.calls, payload.call_id, call)
+        return state, rows
+    if isinstance(payload, TicketPayload):
+        ticket, rows = fold_ticket(state.tickets.get(payload.ticket_id), event)
+        state.tickets[payload.ticket_id] = ticket
+        return state, rows
+    if isinstance(payload, SchedulePublished | ScheduleChanged | ForecastPublished):
+        book, rows = fold_schedules(state.schedules.get(payload.queue), event)
+        state.schedules[payload.queue] = book
+        return state, rows
+    return state, FactRows()
+
+
+def _keep(table: dict[str, Any], key: str, value: object | None) -> None:
+    if value is None:
+        table.pop(key, None)
+    else:
+        table[key] = value
 
 
 def advance(state: FactsState, watermark: datetime, *, grace: timedelta
@@ -192,22 +240,20 @@ def advance(state: FactsState, watermark: datetime, *, grace: timedelta
     """Write calls that ended at least ``grace`` before ``watermark`` whose agents never
     reported their after-call work (their ACW so far counts), and forget such reports."""
     rows = FactRows()
-    limit = watermark - grace
-    for call in [c for c in state.calls.values()
-                 if c.ended is not None and c.ended.occurred_at <= limit]:
-        _write_call(state, call, rows)
-    for call_id in [c for c, at in state.acw_seen_at.items()
-                    if at <= limit and c not in state.calls]:
-        state.acw.pop(call_id, None)
-        del state.acw_seen_at[call_id]
+    for call_id, call in list(state.calls.items()):
+        kept, done = expire_call(call, watermark - grace)
+        _keep(state.calls, call_id, kept)
+        rows.extend(done)
     return state, rows
 
 
 def flush(state: FactsState) -> tuple[FactsState, FactRows]:
     """At the end of a finite input: write every ended call with the ACW seen so far."""
     rows = FactRows()
-    for call in [c for c in state.calls.values() if c.ended is not None]:
-        _write_call(state, call, rows)
+    for call_id, call in list(state.calls.items()):
+        if call.ended is not None:
+            del state.calls[call_id]
+            rows.extend(_call_rows(call))
     return state, rows
 
 
@@ -223,11 +269,38 @@ def _seconds(start: datetime | None, end: datetime) -> float:
     return max((end - start).total_seconds(), 0.0) if start is not None else 0.0
 
 
-def _call_event(state: FactsState, event: Event, rows: FactRows) -> None:
+def fold_call(call: CallFacts | None, item: Event | AcwReported
+              ) -> tuple[CallFacts | None, FactRows]:
+    """The keyed fold of one call (its events and its agents' ACW reports): the call's new
+    state (``None`` once its row is written: forget the key) and the rows completed."""
+    call = call or CallFacts(item.call_id if isinstance(item, AcwReported)
+                             else item.payload.call_id)
+    rows = FactRows()
+    if isinstance(item, AcwReported):
+        call.acw[item.agent_id] = call.acw.get(item.agent_id, 0.0) + item.acw_s
+        call.reported_at = item.at
+    else:
+        _call_event(call, item, rows)
+    if call.ended is not None and all(agent in call.acw for agent in call.agents):
+        rows.extend(_call_rows(call))
+        return None, rows
+    return call, rows
+
+
+def expire_call(call: CallFacts, limit: datetime) -> tuple[CallFacts | None, FactRows]:
+    """A call that ended at or before ``limit`` is written with the ACW reported so far; a
+    key holding only reports of a call never seen (by ``limit``) is forgotten."""
+    if call.ended is not None:
+        if call.ended.occurred_at <= limit:
+            return None, _call_rows(call)
+    elif call.offered_at is None and not call.legs and call.reported_at is not None \
+            and call.reported_at <= limit:
+        return None, FactRows()
+    return call, FactRows()
+
+
+def _call_event(call: CallFacts, event: Event, rows: FactRows) -> None:
     payload = event.payload
-    call = state.calls.get(payload.call_id)
-    if call is None:
-        call = state.calls[payload.call_id] = _Call(payload.call_id)
     at = event.occurred_at
     if isinstance(payload, CallOffered):
         region = payload.caller_region
@@ -283,20 +356,19 @@ def _call_event(state: FactsState, event: Event, rows: FactRows) -> None:
         _resume(call, at)
         _close_leg(call, at, "ended")
         call.ended = event
-        _write_if_complete(state, call, rows)
 
 
-def _leg_queue(call: _Call) -> str:
+def _leg_queue(call: CallFacts) -> str:
     return call.queues[-1] if call.queues else ""
 
 
-def _open_leg(call: _Call, kind: str, queue: str, agent_id: str, event: Event, *,
+def _open_leg(call: CallFacts, kind: str, queue: str, agent_id: str, event: Event, *,
               outcome: str = "left", wait_s: float | None = None) -> None:
     _close_leg(call, event.occurred_at, outcome, wait_s=wait_s)
     call.leg = _Leg(kind, queue, agent_id, event.occurred_at, event.id)
 
 
-def _close_leg(call: _Call, at: datetime, outcome: str, *, wait_s: float | None = None
+def _close_leg(call: CallFacts, at: datetime, outcome: str, *, wait_s: float | None = None
                ) -> None:
     """Close the open leg; a queue leg ended by an answer or a hang-up counts the wait its
     producer measured (``wait_s``: the engine's clock, a PBX's own holdtime), others the
@@ -319,27 +391,18 @@ def _close_leg(call: _Call, at: datetime, outcome: str, *, wait_s: float | None 
     call.leg = None
 
 
-def _resume(call: _Call, at: datetime) -> None:
+def _resume(call: CallFacts, at: datetime) -> None:
     if call.hold_since is not None:
         call.hold_s += _seconds(call.hold_since, at)
         call.hold_since = None
 
 
-def _write_if_complete(state: FactsState, call: _Call, rows: FactRows) -> None:
-    if call.ended is None:
-        return
-    reported = state.acw.get(call.call_id, {})
-    if all(agent in reported for agent in call.agents):
-        _write_call(state, call, rows)
-
-
-def _write_call(state: FactsState, call: _Call, rows: FactRows) -> None:
+def _call_rows(call: CallFacts) -> FactRows:
+    """The call's row and its legs (the call has ended)."""
     ended = call.ended
     assert ended is not None
     payload: CallEnded = ended.payload
-    acw = state.acw.pop(call.call_id, {})
-    state.acw_seen_at.pop(call.call_id, None)
-    del state.calls[call.call_id]
+    rows = FactRows()
     if call.answered_at is not None:
         outcome = "answered"
     elif call.abandon_stage in ("queue", "ringing"):
@@ -360,48 +423,47 @@ def _write_call(state: FactsState, call: _Call, rows: FactRows) -> None:
         "answered_at": call.answered_at, "ended_at": ended.occurred_at,
         "ivr_s": call.ivr_s, "wait_s": call.wait_s, "ring_s": call.ring_s,
         "talk_s": max(call.connected_s - call.hold_s, 0.0), "hold_s": call.hold_s,
-        "acw_s": float(sum(acw.values())), "outcome": outcome,
+        "acw_s": float(sum(call.acw.values())), "outcome": outcome,
         "abandon_stage": call.abandon_stage, "disposition": payload.disposition,
         "ended_by": payload.ended_by, "transfers": min(call.transfers, 255),
         "overflows": min(call.overflows, 255), "holds": call.holds,
         "survey_score": call.survey_score, "survey_max": call.survey_max})
     rows.call_segments.extend(call.legs)
+    return rows
 
 
 # -- agents ----------------------------------------------------------------------------
 
 
-def _agent_event(state: FactsState, event: Event, rows: FactRows) -> None:
+def fold_agent(agent: AgentFacts | None, event: Event
+               ) -> tuple[AgentFacts | None, FactRows, list[AcwReported]]:
+    """The keyed fold of one agent: its new state (``None`` when logged out), the state
+    spell the event closed, and the ACW report of a call the agent moved on from."""
+    agent = agent or AgentFacts()
     payload = event.payload
-    closed = step(state.spells, event)
+    rows, reports = FactRows(), []
+    spells = {payload.agent_id: agent.spell} if agent.spell is not None else {}
+    closed = step(spells, event)
+    agent.spell = spells.get(payload.agent_id)
     if closed is not None:
         rows.agent_state_intervals.append(_spell_row(closed))
-    agent, at = payload.agent_id, event.occurred_at
-    binding = state.bindings.get(agent)
+    at, binding = event.occurred_at, agent.binding
     if binding is not None and binding.acw_since is not None:
         binding.acw_s += _seconds(binding.acw_since, at)
         binding.acw_since = None
     now_on = (payload.call_id if isinstance(payload, AgentStateChanged)
               and payload.state in _BOUND_STATES else None)
     if binding is not None and binding.call_id != now_on:
-        del state.bindings[agent]
-        _report_acw(state, binding.call_id, agent, binding.acw_s, at, rows)
-        binding = None
+        reports.append(AcwReported(binding.call_id, payload.agent_id, binding.acw_s, at))
+        binding = agent.binding = None
     if now_on is not None:
         if binding is None:
-            binding = state.bindings[agent] = _Binding(now_on)
+            binding = agent.binding = _Binding(now_on)
         if payload.state == "after_call_work":
             binding.acw_since = at
-
-
-def _report_acw(state: FactsState, call_id: str, agent: str, acw_s: float, at: datetime,
-                rows: FactRows) -> None:
-    reported = state.acw.setdefault(call_id, {})
-    reported[agent] = reported.get(agent, 0.0) + acw_s
-    state.acw_seen_at[call_id] = at
-    call = state.calls.get(call_id)
-    if call is not None:
-        _write_if_complete(state, call, rows)
+    if agent.spell is None and agent.binding is None:
+        return None, rows, reports
+    return agent, rows, reports
 
 
 def _spell_row(spell: Spell) -> Row:
@@ -414,38 +476,49 @@ def _spell_row(spell: Spell) -> Row:
 # -- tickets ---------------------------------------------------------------------------
 
 
-def _ticket_row(state: FactsState, event: Event) -> Row:
+def fold_ticket(ticket: tuple[str, str] | None, event: Event
+                ) -> tuple[tuple[str, str], FactRows]:
+    """The keyed fold of one ticket: (status, priority) and the event's row."""
     payload = event.payload
-    status, priority = state.tickets.get(payload.ticket_id, ("open", "normal"))
+    status, priority = ticket or ("open", "normal")
     if isinstance(payload, TicketCreated):
         priority = payload.priority
     elif isinstance(payload, TicketStatusChanged):
         status = payload.status
     elif event.type == "ticket.closed":
         status = "closed"
-    state.tickets[payload.ticket_id] = (status, priority)
     agent = next((getattr(payload, name) for name in
                   ("assignee", "created_by", "changed_by", "closed_by", "author")
                   if getattr(payload, name, None)), "")
-    return {"event_id": event.id, "ticket_id": payload.ticket_id, "occurred_at": event.occurred_at,
-            "kind": event.type.removeprefix("ticket."),
-            "category": getattr(payload, "category", None) or "", "agent_id": agent,
-            "status": status, "priority": priority}
+    rows = FactRows()
+    rows.ticket_events.append({
+        "event_id": event.id, "ticket_id": payload.ticket_id,
+        "occurred_at": event.occurred_at, "kind": event.type.removeprefix("ticket."),
+        "category": getattr(payload, "category", None) or "", "agent_id": agent,
+        "status": status, "priority": priority})
+    return (status, priority), rows
 
 
 # -- schedules and forecasts (WF-06, WF-02) ----------------------------------------------
 
 
-def _schedule_rows(state: FactsState, event: Event) -> list[Row]:
-    """The rows of the version ``event`` made, if it made one (redeliveries make none)."""
+def fold_schedules(book: ScheduleBook | None, event: Event) -> tuple[ScheduleBook, FactRows]:
+    """The keyed fold of one queue's WFM events: its schedules and the rows of a new
+    version (a redelivered version makes none) or of a published forecast."""
+    book = book or ScheduleBook(timezone="UTC")
+    rows = FactRows()
+    if isinstance(event.payload, ForecastPublished):
+        rows.forecasts.extend(_forecast_rows(event))
+        return book, rows
     schedule_id = event.payload.schedule_id
-    before = state.schedules.schedules.get(schedule_id)
-    state.schedules = apply_schedule(state.schedules, event)
-    schedule = state.schedules.schedules.get(schedule_id)
-    if schedule is None or schedule is before:
-        return []
-    return [{"row_id": f"{event.id}:{n}", **dict(zip(SCHEDULE_ROW_COLUMNS, row, strict=True))}
-            for n, row in enumerate(revision_rows(schedule, schedule.revisions[-1]))]
+    before = book.schedules.get(schedule_id)
+    book = apply_schedule(book, event)
+    schedule = book.schedules.get(schedule_id)
+    if schedule is not None and schedule is not before:
+        rows.schedules.extend(
+            {"row_id": f"{event.id}:{n}", **dict(zip(SCHEDULE_ROW_COLUMNS, row, strict=True))}
+            for n, row in enumerate(revision_rows(schedule, schedule.revisions[-1])))
+    return book, rows
 
 
 def _forecast_rows(event: Event) -> list[Row]:

@@ -159,9 +159,10 @@ def test_late_agent_report_after_grace_is_forgotten() -> None:
     state, _ = advance(state, at("09:00:00"), grace=timedelta(minutes=30))
     state, out = fold_all_from(state, [e for e in events if e.type.startswith("agent.")])
     assert out.calls == []
+    assert set(state.calls) == {"c1"}  # the late reports wait under the call's key ...
     state, _ = advance(state, at("10:00:00"), grace=timedelta(minutes=30))
-    assert state.acw == {}
-    assert state.calls == {}
+    assert state.calls == {}  # ... and are forgotten a grace period later
+    assert all(a.binding is None for a in state.agents.values())
 
 
 def fold_all_from(state: FactsState, events: list[Event]) -> tuple[FactsState, FactRows]:
@@ -181,7 +182,7 @@ def test_simulated_day_every_call_written_once() -> None:
     offered = {e.payload.call_id for e in events if e.type == "call.offered"}
     assert sorted(c["call_id"] for c in out.calls) == sorted(offered)  # no flush needed
     assert state.calls == {}
-    assert state.acw == {}
+    assert state.agents == {}  # every agent logged out: nothing left open
     answered = {e.payload.call_id for e in events if e.type == "call.answered"}
     assert {c["call_id"] for c in out.calls if c["outcome"] == "answered"} == answered
     acw = {}
