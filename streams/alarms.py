@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import get_args
 
@@ -123,20 +123,16 @@ class AlarmRule:
         """The rule of one ``[[alarms.rules]]`` table; errors name the setting to fix."""
         where = f"[[alarms.rules]] {rule.name!r}"
         if rule.kind == "service_level":
-            wrong = [k for k in ("threshold", "clear_below") if getattr(rule, k) is not None]
-            if wrong or rule.target is None:
-                raise ValueError(f"{where}: kind service_level takes target (a share such as "
-                                 f"0.8) and optionally clear_above, not {', '.join(wrong)}"
-                                 if wrong else f"{where}: kind service_level needs target, "
-                                 "a share such as 0.8")
-            threshold, clear = rule.target, rule.clear_above
+            takes, clears, other = "target", "clear_above", ("threshold", "clear_below")
         else:
-            wrong = [k for k in ("target", "clear_above") if getattr(rule, k) is not None]
-            if wrong or rule.threshold is None:
-                raise ValueError(f"{where}: kind {rule.kind} takes threshold and optionally "
-                                 f"clear_below, not {', '.join(wrong)}" if wrong
-                                 else f"{where}: kind {rule.kind} needs threshold")
-            threshold, clear = rule.threshold, rule.clear_below
+            takes, clears, other = "threshold", "clear_below", ("target", "clear_above")
+        if wrong := [k for k in other if getattr(rule, k) is not None]:
+            raise ValueError(f"{where}: kind {rule.kind} takes {takes} and optionally "
+                             f"{clears}, not {' or '.join(wrong)}")
+        threshold, clear = getattr(rule, takes), getattr(rule, clears)
+        if threshold is None:
+            example = " (a share such as 0.8)" if rule.kind in _SHARES else ""
+            raise ValueError(f"{where}: kind {rule.kind} needs {takes}{example}")
         try:
             return cls(name=rule.name, kind=rule.kind, threshold=threshold, clear=clear,
                        window_minutes=rule.window_minutes, min_calls=rule.min_calls,
@@ -179,7 +175,7 @@ def measure(rule: AlarmRule, state: QueueState, now: datetime,
     """What ``rule`` measures on the board ``state`` at ``now``."""
     if rule.kind == "service_level":
         counts = _window_counts(state, now, rule.window_minutes, settings)
-        calls = _denominator(counts, settings)
+        calls = counts.sl_denominator(settings.sl_variant)
         level = counts.service_level(settings.sl_variant)
         return Measure(level, calls, enough=calls >= rule.min_calls)
     snapshot = queue_snapshot(state, now, settings)
@@ -201,17 +197,7 @@ def _window_counts(state: QueueState, now: datetime, window_minutes: int,
     length = timedelta(minutes=settings.interval_minutes)
     chosen = [c for at, c in state.intervals.items()
               if at == current or (at >= start and at + length <= now)]
-    return Counts(*(sum(getattr(c, f.name) for c in chosen) for f in fields(Counts)))
-
-
-def _denominator(counts: Counts, settings: ViewSettings) -> int:
-    """The calls in the service level's denominator, for the board's variant (metrics.md)."""
-    return {
-        "abandoned_in": counts.answered + counts.abandoned,
-        "offered": counts.offered,
-        "answered": counts.answered,
-        "short_excluded": counts.offered - counts.short_abandoned,
-    }[settings.sl_variant]
+    return Counts.total(chosen)
 
 
 def _event_id(kind: str, rule: str, queue: str, at: datetime) -> str:

@@ -19,7 +19,7 @@ waits and states.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Literal
@@ -234,15 +234,28 @@ class Counts:
     handled: int = 0
     handle_s: float = 0.0
 
-    def service_level(self, variant: SlVariant) -> float | None:
-        """Answered within the threshold over the variant's denominator (metrics.md)."""
-        denominator = {
+    def sl_denominator(self, variant: SlVariant) -> int:
+        """The calls a service level of ``variant`` divides by (docs/metrics.md)."""
+        return {
             "abandoned_in": self.answered + self.abandoned,
             "offered": self.offered,
             "answered": self.answered,
             "short_excluded": self.offered - self.short_abandoned,
         }[variant]
+
+    def service_level(self, variant: SlVariant) -> float | None:
+        """Answered within the threshold over the variant's denominator."""
+        denominator = self.sl_denominator(variant)
         return self.answered_within / denominator if denominator > 0 else None
+
+    @classmethod
+    def total(cls, parts: Iterable[Counts]) -> Counts:
+        """The sum of several periods' counts."""
+        out = cls()
+        for part in parts:
+            for name in cls.__slots__:
+                setattr(out, name, getattr(out, name) + getattr(part, name))
+        return out
 
     @property
     def asa_s(self) -> float | None:

@@ -73,7 +73,8 @@ def test_contract_covers_every_event_the_foundation_names() -> None:
 @pytest.mark.parametrize(
     ("prefix", "topic", "key"),
     [("call.", Topic.CALLS, "call_id"), ("agent.", Topic.AGENTS, "agent_id"),
-     ("ticket.", Topic.TICKETS, "ticket_id"), ("wfm.", Topic.WFM, "queue")],
+     ("ticket.", Topic.TICKETS, "ticket_id"), ("wfm.", Topic.WFM, "queue"),
+     ("alarm.", Topic.ALARMS, "queue")],
 )
 def test_topics_and_partition_keys_are_defined_once_per_domain(
     prefix: str, topic: Topic, key: str

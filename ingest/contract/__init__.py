@@ -6,6 +6,8 @@ the exported schemas, and ``docs/events/README.md`` lists the types.
 
 from ingest.contract.agents import *  # noqa: F403
 from ingest.contract.agents import __all__ as _agents
+from ingest.contract.alarms import *  # noqa: F403
+from ingest.contract.alarms import __all__ as _alarms
 from ingest.contract.calls import *  # noqa: F403
 from ingest.contract.calls import __all__ as _calls
 from ingest.contract.codec import InvalidEventError, decode_event, encode_event, stamp
@@ -45,6 +47,7 @@ __all__ = [
     "stamp",
     "to_utc_ms",
     *_agents,
+    *_alarms,
     *_calls,
     *_tickets,
     *_wfm,

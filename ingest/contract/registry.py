@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from ingest.contract import agents, calls, tickets, wfm
+from ingest.contract import agents, alarms, calls, tickets, wfm
 from ingest.contract.envelope import Payload
 
 __all__ = ["PAYLOAD_TYPES", "payload_class"]
@@ -12,7 +12,7 @@ __all__ = ["PAYLOAD_TYPES", "payload_class"]
 
 def _collect() -> dict[str, type[Payload]]:
     found: dict[str, type[Payload]] = {}
-    for module in (calls, agents, tickets, wfm):
+    for module in (calls, agents, tickets, wfm, alarms):
         for name in module.__all__:
             cls = getattr(module, name)
             if isinstance(cls, type) and issubclass(cls, Payload) and "TYPE" in cls.__dict__:
