@@ -149,7 +149,8 @@ def _topic(name: str) -> Topic:
 
 @events_app.command("tail")
 def tail(
-    topic: Annotated[str, typer.Argument(help="calls, agents, tickets, wfm, alarms or deadletter.")],
+    topic: Annotated[str, typer.Argument(
+        help="calls, agents, tickets, wfm, alarms or deadletter.")],
     group: Annotated[str | None, typer.Option(help="Consume as this group, committing.")] = None,
     from_beginning: Annotated[bool, typer.Option("--from-beginning")] = False,
     limit: Annotated[int | None, typer.Option("--max", help="Stop after N records.")] = None,

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
+from queuecast.alarming import notifiers_from_settings, rules_from_settings
 from queuecast.cli import err, open_event_log, progress, settings
 from queuecast.config import Settings
 from queuecast.warehouse_cli import JsonOption, UrlOption, open_cli_warehouse
@@ -51,7 +52,7 @@ def view_settings(current: Settings) -> ViewSettings:
 
 
 def _run(current: Settings, warehouse: Warehouse, *, until_idle: bool,
-         from_scratch: bool) -> RunReport:
+         from_scratch: bool) -> tuple[RunReport, StreamsRunner]:
     config = current.streams
     sink = WarehouseSink(warehouse, batch_rows=config.batch_rows,
                          batch_seconds=config.batch_seconds)
@@ -61,21 +62,30 @@ def _run(current: Settings, warehouse: Warehouse, *, until_idle: bool,
         with open_event_log(current) as log, progress("events") as (bar, task):
             runner = StreamsRunner(log, sink, group=config.group, from_scratch=from_scratch,
                                    grace=timedelta(seconds=config.acw_grace_s),
-                                   views=view_settings(current))
-            return runner.run(until_idle=until_idle, stop=stop, on_batch=lambda r: bar.update(
+                                   views=view_settings(current),
+                                   alarms=rules_from_settings(current.alarms),
+                                   notifiers=notifiers_from_settings(current.alarms))
+            report = runner.run(until_idle=until_idle, stop=stop, on_batch=lambda r: bar.update(
                 task, completed=r.events + r.restored,
                 description=f"events ({sum(r.written.values())} rows written)"))
+            return report, runner
     finally:
         signal.signal(signal.SIGINT, previous)
 
 
-def _summary(report: RunReport, warehouse: Warehouse) -> dict[str, Any]:
+def _summary(report: RunReport, runner: StreamsRunner, warehouse: Warehouse
+             ) -> dict[str, Any]:
     digests = [table_digest(warehouse, table) for table in FACT_TABLES]
     return {
         "events": report.events, "restored": report.restored,
         "dead_lettered": report.dead_lettered, "retries": report.retries,
-        "written": report.written, "seconds": round(report.seconds, 3),
+        "alarms": report.alarms, "written": report.written,
+        "seconds": round(report.seconds, 3),
         "tables": {d.table: {"rows": d.rows, "checksum": d.checksum} for d in digests},
+        "queues": {q.queue: {"offered": q.offered, "answered": q.answered,
+                             "abandoned": q.abandoned, "service_level": q.service_level,
+                             "asa_s": q.asa_s, "aht_s": q.aht_s}
+                   for q in runner.boards.snapshot()["queues"]},  # type: ignore[attr-defined]
     }
 
 
@@ -101,8 +111,8 @@ def run_command(until_idle: UntilIdle = False, url: UrlOption = None,
     current = settings()
     with open_cli_warehouse(url) as warehouse:
         migrate(warehouse)
-        report = _run(current, warehouse, until_idle=until_idle, from_scratch=False)
-        _print(_summary(report, warehouse), as_json)
+        report, runner = _run(current, warehouse, until_idle=until_idle, from_scratch=False)
+        _print(_summary(report, runner, warehouse), as_json)
 
 
 @streams_app.command("rebuild")
@@ -113,5 +123,5 @@ def rebuild_command(url: UrlOption = None, as_json: JsonOption = False) -> None:
         migrate(warehouse)
         truncate(warehouse, [*FACT_TABLES, *rollup_tables(warehouse)])
         err.print("fact and rollup tables emptied; replaying the log from the beginning")
-        report = _run(current, warehouse, until_idle=True, from_scratch=True)
-        _print(_summary(report, warehouse), as_json)
+        report, runner = _run(current, warehouse, until_idle=True, from_scratch=True)
+        _print(_summary(report, runner, warehouse), as_json)

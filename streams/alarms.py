@@ -29,7 +29,6 @@ import pandas as pd
 
 from ingest.contract import Event, Payload, make_event, to_utc_ms
 from ingest.contract.alarms import AlarmCleared, AlarmKind, AlarmPayload, AlarmRaised
-from queuecast.config import AlarmRuleSettings, AlarmSettings
 from streams.views import Counts, QueueState, ViewSettings, queue_snapshot
 
 __all__ = [
@@ -41,7 +40,7 @@ __all__ = [
     "alarm_log",
     "evaluate",
     "measure",
-    "rules_from_settings",
+    "restore_active",
 ]
 
 AlarmKey = tuple[str, str]
@@ -117,38 +116,6 @@ class AlarmRule:
     def worse(self, a: float, b: float) -> float:
         """The worse of two values: the higher, or the lower service level."""
         return max(a, b) if self.rising else min(a, b)
-
-    @classmethod
-    def from_settings(cls, rule: AlarmRuleSettings) -> AlarmRule:
-        """The rule of one ``[[alarms.rules]]`` table; errors name the setting to fix."""
-        where = f"[[alarms.rules]] {rule.name!r}"
-        if rule.kind == "service_level":
-            takes, clears, other = "target", "clear_above", ("threshold", "clear_below")
-        else:
-            takes, clears, other = "threshold", "clear_below", ("target", "clear_above")
-        if wrong := [k for k in other if getattr(rule, k) is not None]:
-            raise ValueError(f"{where}: kind {rule.kind} takes {takes} and optionally "
-                             f"{clears}, not {' or '.join(wrong)}")
-        threshold, clear = getattr(rule, takes), getattr(rule, clears)
-        if threshold is None:
-            example = " (a share such as 0.8)" if rule.kind in _SHARES else ""
-            raise ValueError(f"{where}: kind {rule.kind} needs {takes}{example}")
-        try:
-            return cls(name=rule.name, kind=rule.kind, threshold=threshold, clear=clear,
-                       window_minutes=rule.window_minutes, min_calls=rule.min_calls,
-                       queues=None if rule.queues is None else frozenset(rule.queues))
-        except ValueError as exc:
-            raise ValueError(f"{where}: {exc}") from None
-
-
-def rules_from_settings(settings: AlarmSettings) -> tuple[AlarmRule, ...]:
-    """The rules of the ``[alarms]`` section, in order; names must be unique."""
-    rules = tuple(AlarmRule.from_settings(r) for r in settings.rules)
-    names = [r.name for r in rules]
-    if dupes := sorted({n for n in names if names.count(n) > 1}):
-        raise ValueError(f"[[alarms.rules]]: names {dupes} are used more than once; "
-                         "an alarm is known by its rule name, so give each rule its own")
-    return rules
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,3 +257,16 @@ def alarm_log(events: Iterable[Event[Payload]]) -> pd.DataFrame:
                    "cleared_value"):
         frame[column] = frame[column].astype("float64")
     return frame
+
+
+def restore_active(events: Iterable[Event[Payload]]) -> dict[AlarmKey, ActiveAlarm]:
+    """The alarms still raised after ``events`` (the alarms topic, in order): a host that
+    restarts picks them up instead of raising them again."""
+    active: dict[AlarmKey, ActiveAlarm] = {}
+    for event in events:
+        payload = event.payload
+        if isinstance(payload, AlarmRaised):
+            active[(payload.rule, payload.queue)] = ActiveAlarm(event, payload.value)
+        elif isinstance(payload, AlarmCleared):
+            active.pop((payload.rule, payload.queue), None)
+    return active

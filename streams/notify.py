@@ -23,7 +23,6 @@ import structlog
 from ingest.contract import Event, encode_event
 from ingest.contract.alarms import AlarmCleared, AlarmPayload
 from ingest.log import EventLog
-from queuecast.config import AlarmSettings
 
 __all__ = [
     "Delivery",
@@ -32,7 +31,6 @@ __all__ = [
     "WebhookNotifier",
     "deliver",
     "describe_alarm",
-    "notifiers_from_settings",
     "publish",
 ]
 
@@ -237,18 +235,3 @@ def publish(
             reason=rejection.reason)
     accepted = [e for i, e in enumerate(events) if i not in refused]
     return deliver(accepted, notifiers, attempts=attempts, backoff_s=backoff_s, sleep=sleep)
-
-
-def notifiers_from_settings(settings: AlarmSettings) -> list[Notifier]:
-    """The notifiers the ``[alarms]`` section configures (web hook, email), possibly none."""
-    notifiers: list[Notifier] = []
-    if settings.webhook_url:
-        notifiers.append(WebhookNotifier(settings.webhook_url,
-                                         timeout_s=settings.webhook_timeout_s,
-                                         headers=dict(settings.webhook_headers)))
-    if (email := settings.email) is not None:
-        notifiers.append(EmailNotifier(email.host, email.port, email.sender,
-                                       tuple(email.recipients), security=email.security,
-                                       user=email.user, password=email.password,
-                                       timeout_s=email.timeout_s))
-    return notifiers

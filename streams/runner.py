@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -22,7 +23,9 @@ import structlog
 
 from ingest.contract import Topic
 from ingest.log import Delivery, EventLog
+from streams.alarms import ActiveAlarm, AlarmKey, AlarmRule, evaluate, restore_active
 from streams.facts import FactRows, FactsState, advance, apply, flush
+from streams.notify import Notifier, deliver
 from streams.sink import WarehouseSink
 from streams.views import Boards, ViewSettings, apply_boards
 
@@ -58,6 +61,8 @@ class RunReport:
     restored: int = 0
     """Events before the committed offsets, replayed only to rebuild state."""
     dead_lettered: int = 0
+    alarms: int = 0
+    """Alarm raised / cleared events appended to the log."""
     written: dict[str, int] = field(default_factory=dict)
     retries: int = 0
     seconds: float = 0.0
@@ -69,7 +74,8 @@ class StreamsRunner:
     def __init__(self, log_: EventLog, sink: WarehouseSink, *, group: str = "queuecast-streams",
                  grace: timedelta = timedelta(minutes=30), backoff: Backoff | None = None,
                  from_scratch: bool = False, idle_partition_s: float = 10.0,
-                 views: ViewSettings | None = None,
+                 views: ViewSettings | None = None, alarms: Sequence[AlarmRule] = (),
+                 notifiers: Sequence[Notifier] = (),
                  sleep: Callable[[float], None] = time.sleep,
                  wall: Callable[[], float] = time.monotonic) -> None:
         self.log, self.sink, self.group, self.grace = log_, sink, group, grace
@@ -78,6 +84,9 @@ class StreamsRunner:
         self.state = FactsState()
         self.boards = Boards(views or ViewSettings())
         """The live queue and agent boards (RT-01, RT-02), current as of the last event."""
+        self.alarms, self.notifiers = tuple(alarms), tuple(notifiers)
+        self.active: dict[AlarmKey, ActiveAlarm] = {}
+        """Raised alarms (RT-03), restored from the alarms topic on start."""
         self.idle_partition_s = idle_partition_s
         self._sleep, self._wall = sleep, wall
         self._times: dict[tuple[str, int], tuple[datetime, float]] = {}
@@ -91,12 +100,27 @@ class StreamsRunner:
         stop = stop or threading.Event()
         report = RunReport()
         started = time.perf_counter()
+        if self.alarms:
+            with self.log.consumer(group=None, topics=(Topic.ALARMS,)) as history:
+                self.active = restore_active(
+                    d.event for batch in history.drain(idle=0.2) for d in batch)
+        notifying = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alarm-notify")
+        try:
+            return self._run(report, started, stop, notifying, until_idle=until_idle,
+                             idle_s=idle_s, max_events=max_events, on_batch=on_batch)
+        finally:
+            notifying.shutdown(wait=True)  # notifications already queued go out
+
+    def _run(self, report: RunReport, started: float, stop: threading.Event,
+             notifying: ThreadPoolExecutor, *, until_idle: bool, idle_s: float,
+             max_events: int, on_batch: Callable[[RunReport], None] | None) -> RunReport:
         with self.log.consumer(group=self.group, topics=INPUT_TOPICS) as consumer:
             committed = {} if self.from_scratch else consumer.committed()
             consumer.seek_to_beginning()
             while not stop.is_set():
                 batch = consumer.poll(max_events=max_events, timeout=idle_s)
-                self._fold(batch, committed, report)
+                if self._fold(batch, committed, report) and self.alarms:
+                    self._alarm(report, notifying)
                 if not batch:
                     self._advance(caught_up=True)
                     if until_idle:
@@ -114,9 +138,28 @@ class StreamsRunner:
         report.seconds = time.perf_counter() - started
         return report
 
+    def _alarm(self, report: RunReport, notifying: ThreadPoolExecutor) -> None:
+        """Evaluate the rules on every queue board at the latest event time; the events are
+        appended to the log before anyone is notified (off this thread)."""
+        now = self.boards.last_at
+        if now is None:
+            return
+        raised = []
+        for queue in sorted(self.boards.queues):
+            self.active, events = evaluate(self.active, self.boards.queues[queue], now,
+                                           self.alarms, self.boards.settings)
+            raised += events
+        if raised:
+            self.log.produce(raised)
+            report.alarms += len(raised)
+            if self.notifiers:
+                notifying.submit(deliver, raised, self.notifiers)
+
     def _fold(self, batch: Sequence[Delivery], committed: dict[tuple[str, int], int],
-              report: RunReport) -> None:
+              report: RunReport) -> bool:
+        """Fold a batch; returns whether it held live (not restoring) events."""
         rows = FactRows()
+        live = False
         for delivery in batch:
             name = self.log.topic_name(delivery.topic)
             restoring = delivery.offset < committed.get((name, delivery.partition), 0)
@@ -134,10 +177,12 @@ class StreamsRunner:
                 report.restored += 1
             else:
                 report.events += 1
+                live = True
                 rows.extend(produced)
         self.sink.add(rows)
         if batch:
             self._advance(caught_up=False)
+        return live
 
     def _advance(self, *, caught_up: bool) -> None:
         """Move the watermark: the latest event time of the slowest partition that delivered

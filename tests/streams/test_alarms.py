@@ -23,6 +23,7 @@ from support import collect
 from ingest.contract import AlarmCleared, AlarmRaised, Event, Topic, decode_event, encode_event
 from ingest.log import EventLog
 from ingest.log.embedded import EmbeddedTransport
+from queuecast.alarming import notifiers_from_settings, rules_from_settings
 from queuecast.config import load_settings
 from streams.alarms import (
     ActiveAlarm,
@@ -30,14 +31,12 @@ from streams.alarms import (
     AlarmRule,
     alarm_log,
     evaluate,
-    rules_from_settings,
 )
 from streams.notify import (
     EmailNotifier,
     WebhookNotifier,
     deliver,
     describe_alarm,
-    notifiers_from_settings,
     publish,
 )
 from streams.views import AgentSignal, QueueSignal, QueueState, ViewSettings, apply_queue

@@ -14,6 +14,7 @@ from ingest.contract import Event, Topic
 from ingest.log import EventLog
 from ingest.log.embedded import EmbeddedTransport
 from ingest.log.transport import OutgoingRecord
+from streams.alarms import AlarmRule
 from streams.facts import FACT_TABLES, FactRows, FactsState, apply, flush
 from streams.runner import Backoff, StreamsRunner
 from streams.sink import WarehouseSink
@@ -172,3 +173,20 @@ def test_malformed_records_are_dead_lettered_and_facts_unaffected(
     assert {d.stage for d in letters} == {"consume"}
     assert all(d.origin == topic for d in letters)
     assert digests(migrated)["calls"][0] == len(direct_rows(simulated).calls)
+
+
+def test_alarms_are_appended_once_and_survive_a_restart(log: EventLog, migrated: Warehouse
+                                                        ) -> None:
+    rules = (AlarmRule(name="backlog", kind="queue_length", threshold=2.0, clear=0.0),)
+    first = StreamsRunner(log, WarehouseSink(migrated), alarms=rules, idle_partition_s=60)
+    report = first.run(until_idle=True, idle_s=0.2, max_events=500)
+    with log.consumer(group=None, topics=(Topic.ALARMS,)) as alarms:
+        events = [d.event for batch in alarms.drain(idle=0.2) for d in batch]
+    assert report.alarms == len(events) > 0
+    kinds = [e.type for e in events]
+    raised = kinds.count("alarm.raised")
+    assert raised - kinds.count("alarm.cleared") == len(first.active)
+    assert all(e.payload.value >= 2 for e in events if e.type == "alarm.raised")
+    again = StreamsRunner(log, WarehouseSink(migrated), alarms=rules)
+    assert again.run(until_idle=True, idle_s=0.2).alarms == 0
+    assert again.active.keys() == first.active.keys()
