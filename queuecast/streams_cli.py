@@ -125,3 +125,39 @@ def rebuild_command(url: UrlOption = None, as_json: JsonOption = False) -> None:
         err.print("fact and rollup tables emptied; replaying the log from the beginning")
         report, runner = _run(current, warehouse, until_idle=True, from_scratch=True)
         _print(_summary(report, runner, warehouse), as_json)
+
+
+@streams_app.command("worker")
+def worker_command(
+    url: UrlOption = None,
+    web_port: Annotated[int, typer.Option(help="Port of the web views on 127.0.0.1.")] = 6066,
+) -> None:
+    """Run the Faust host on the Kafka event log until stopped: facts into the warehouse,
+    boards at http://127.0.0.1:PORT/boards/queues and /boards/agents."""
+    import faust
+
+    from streams.faust_app import FaustSettings, make_app
+    from warehouse.client import open_warehouse
+
+    current = settings()
+    if not current.event_log.url.startswith("kafka://"):
+        err.print(f"[red]the Faust worker needs a Kafka event log[/red] (event_log.url is "
+                  f"{current.event_log.url!r}): set QUEUECAST_EVENT_LOG=kafka://host:port, or "
+                  "use `queuecast streams run` on the embedded log")
+        raise typer.Exit(2)
+    config = current.streams
+    target = url or current.warehouse.url
+
+    def sink() -> WarehouseSink:
+        warehouse = open_warehouse(target, home=current.home_path)
+        migrate(warehouse)
+        return WarehouseSink(warehouse, batch_rows=config.batch_rows,
+                             batch_seconds=config.batch_seconds)
+
+    app = make_app(FaustSettings(
+        broker=current.event_log.url.removeprefix("kafka://").split("?")[0],
+        namespace=current.event_log.namespace, app_id=config.group,
+        partitions=current.event_log.partitions.counts() or None, web_port=web_port,
+        batch_rows=config.batch_rows, batch_seconds=config.batch_seconds,
+        grace=timedelta(seconds=config.acw_grace_s), views=view_settings(current)), sink)
+    faust.Worker(app, loglevel="WARNING").execute_from_commandline()

@@ -49,6 +49,7 @@ __all__ = [
     "EventLog",
     "ProduceReport",
     "Rejection",
+    "dead_letter_headers",
 ]
 
 log = structlog.get_logger("queuecast.eventlog")
@@ -110,6 +111,21 @@ class DeadLetter:
     dead_lettered_at: datetime
     partition: int
     offset: int
+
+
+def dead_letter_headers(reason: str, stage: Stage, origin: str, partition: int | None,
+                        offset: int | None, *, at: datetime | None = None) -> Headers:
+    """The headers of a dead letter: why, at which stage, from where (topic, partition and
+    offset when known), and when; every host writes the same (``DeadLetter`` reads them)."""
+    headers: Headers = (
+        (_REASON, reason.encode()),
+        (_STAGE, stage.encode()),
+        (_ORIGIN, origin.encode()),
+        (_AT, (at or datetime.now(UTC)).isoformat().encode()),
+    )
+    if partition is not None and offset is not None:
+        headers += ((_PARTITION, str(partition).encode()), (_OFFSET, str(offset).encode()))
+    return headers
 
 
 class EventLog(Closing):
@@ -269,14 +285,9 @@ class EventLog(Closing):
         position: TopicPartition | None = None,
         offset: int | None = None,
     ) -> OutgoingRecord:
-        headers: Headers = (
-            (_REASON, reason.encode()),
-            (_STAGE, stage.encode()),
-            (_ORIGIN, origin.encode()),
-            (_AT, self._clock().isoformat().encode()),
-        )
-        if position is not None and offset is not None:
-            headers += ((_PARTITION, str(position[1]).encode()), (_OFFSET, str(offset).encode()))
+        headers = dead_letter_headers(
+            reason, stage, origin, position[1] if position is not None else None, offset,
+            at=self._clock())
         partitions = self._partitions[Topic.DEADLETTER]
         partition = partition_for(key.decode("utf-8", "replace"), partitions) if key else 0
         return OutgoingRecord(self._names[Topic.DEADLETTER], partition, key, original, headers)
