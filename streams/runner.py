@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from ingest.contract import Topic
-from ingest.log import Delivery, EventLog
+from ingest.log import CommitFailedError, Delivery, EventConsumer, EventLog
 from streams.alarms import ActiveAlarm, AlarmKey, AlarmRule, evaluate, restore_active
 from streams.facts import FactRows, FactsState, advance, apply, flush
 from streams.notify import Notifier, deliver
@@ -115,10 +115,20 @@ class StreamsRunner:
              notifying: ThreadPoolExecutor, *, until_idle: bool, idle_s: float,
              max_events: int, on_batch: Callable[[RunReport], None] | None) -> RunReport:
         with self.log.consumer(group=self.group, topics=INPUT_TOPICS) as consumer:
-            committed = {} if self.from_scratch else consumer.committed()
-            consumer.seek_to_beginning()
+            everything = self._partitions()
+            committed, owned = self._replay(consumer)
             while not stop.is_set():
                 batch = consumer.poll(max_events=max_events, timeout=idle_s)
+                if consumer.assignment() != owned or owned != everything:
+                    # Calls join agents across partitions, so the fold needs all of them:
+                    # wait while another member (a killed host, until its lease lapses)
+                    # holds some, then replay with the whole log.
+                    committed, owned = self._replay(consumer)
+                    if owned != everything:
+                        log.warning("waiting for partitions held by another group member",
+                                    missing=len(everything - owned))
+                        self._sleep(idle_s)
+                    continue
                 if self._fold(batch, committed, report) and self.alarms:
                     self._alarm(report, notifying)
                 if not batch:
@@ -128,7 +138,14 @@ class StreamsRunner:
                 if self.sink.due() or (not batch and self.sink.buffered):
                     self._write(report, stop)
                 if not self.sink.buffered:
-                    consumer.commit()
+                    try:
+                        consumer.commit()
+                    except CommitFailedError as exc:  # the lease lapsed during a long outage
+                        log.warning("offsets not committed; replaying from the committed "
+                                    "offsets", error=str(exc))
+                        consumer.poll(max_events=1, timeout=0)  # rejoins the group
+                        committed, owned = self._replay(consumer)
+                        continue
                 if on_batch is not None:
                     report.written = dict(self.sink.written)
                     on_batch(report)
@@ -137,6 +154,21 @@ class StreamsRunner:
         report.written = dict(self.sink.written)
         report.seconds = time.perf_counter() - started
         return report
+
+    def _replay(self, consumer: EventConsumer) -> tuple[dict[tuple[str, int], int],
+                                                        frozenset[tuple[str, int]]]:
+        """Start over on this member's share: empty fold state and boards, every partition
+        from its first record; events before the committed offsets only restore state."""
+        self.state, self.boards = FactsState(), Boards(self.boards.settings)
+        self._times.clear()
+        committed = {} if self.from_scratch else consumer.committed()
+        consumer.seek_to_beginning()
+        return committed, consumer.assignment()
+
+    def _partitions(self) -> frozenset[tuple[str, int]]:
+        """Every partition of the input topics."""
+        return frozenset((self.log.topic_name(topic), part) for topic in INPUT_TOPICS
+                         for part in range(self.log.partition_count(topic)))
 
     def _alarm(self, report: RunReport, notifying: ThreadPoolExecutor) -> None:
         """Evaluate the rules on every queue board at the latest event time; the events are
