@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from ingest.contract import Event
+from ingest.contract import Event, Topic
 from ingest.contract.agents import AgentLoggedOut, AgentStateChanged
 from ingest.contract.calls import (
     CallAbandoned,
@@ -45,7 +45,7 @@ from ingest.contract.calls import (
     RingNoAnswer,
     SurveyAnswered,
 )
-from ingest.contract.envelope import CallPayload, TicketPayload
+from ingest.contract.envelope import TicketPayload
 from ingest.contract.tickets import TicketCreated, TicketStatusChanged
 from ingest.contract.wfm import ForecastPublished, ScheduleChanged, SchedulePublished
 from scheduling.publish import SCHEDULE_ROW_COLUMNS, ScheduleBook, revision_rows
@@ -87,6 +87,10 @@ FACT_KEYS: dict[str, tuple[str, tuple[str, ...]]] = {
 """Per table: the row's id and the columns that narrow the lookup of stored ids."""
 
 _BOUND_STATES = frozenset({"talking", "hold", "after_call_work"})
+_SHAPING = frozenset({CallOffered, IvrEntered, IvrLeft, CallQueued, RingNoAnswer, CallAnswered,
+                      CallHeld, CallResumed, CallTransferred, CallOverflowed, CallAbandoned,
+                      SurveyAnswered, CallEnded})
+"""The call events that change a call's facts (the others are read by other views)."""
 Row = dict[str, Any]
 
 
@@ -104,8 +108,21 @@ class FactRows:
 
     def extend(self, other: FactRows) -> None:
         """Append ``other``'s rows to these."""
-        for table in FACT_TABLES:
-            getattr(self, table).extend(getattr(other, table))
+        # unrolled: this runs once per event, and most events complete no row
+        if other.calls:
+            self.calls.extend(other.calls)
+        if other.call_segments:
+            self.call_segments.extend(other.call_segments)
+        if other.agent_state_intervals:
+            self.agent_state_intervals.extend(other.agent_state_intervals)
+        if other.surveys:
+            self.surveys.extend(other.surveys)
+        if other.ticket_events:
+            self.ticket_events.extend(other.ticket_events)
+        if other.schedules:
+            self.schedules.extend(other.schedules)
+        if other.forecasts:
+            self.forecasts.extend(other.forecasts)
 
     def __len__(self) -> int:
         return sum(len(getattr(self, table)) for table in FACT_TABLES)
@@ -205,17 +222,20 @@ class FactsState:
 def apply(state: FactsState, event: Event) -> tuple[FactsState, FactRows]:
     """Fold one event into ``state``; returns the state and the rows it completed."""
     payload = event.payload
-    if isinstance(payload, AgentStateChanged | AgentLoggedOut):
+    kind = type(payload)
+    if payload.TOPIC is Topic.CALLS:
+        if kind not in _SHAPING:
+            return state, FactRows()
+        call, rows = fold_call(state.calls.get(payload.call_id), event)
+        _keep(state.calls, payload.call_id, call)
+        return state, rows
+    if kind is AgentStateChanged or kind is AgentLoggedOut:
         agent, rows, reports = fold_agent(state.agents.get(payload.agent_id), event)
         _keep(state.agents, payload.agent_id, agent)
         for report in reports:
             call, done = fold_call(state.calls.get(report.call_id), report)
             _keep(state.calls, report.call_id, call)
             rows.extend(done)
-        return state, rows
-    if isinstance(payload, CallPayload):
-        call, rows = fold_call(state.calls.get(payload.call_id), event)
-        _keep(state.calls, payload.call_id, call)
         return state, rows
     if isinstance(payload, TicketPayload):
         ticket, rows = fold_ticket(state.tickets.get(payload.ticket_id), event)
@@ -273,6 +293,8 @@ def fold_call(call: CallFacts | None, item: Event | AcwReported
               ) -> tuple[CallFacts | None, FactRows]:
     """The keyed fold of one call (its events and its agents' ACW reports): the call's new
     state (``None`` once its row is written: forget the key) and the rows completed."""
+    if not isinstance(item, AcwReported) and type(item.payload) not in _SHAPING:
+        return call, FactRows()  # announcements, rings, recordings: no fact changes
     call = call or CallFacts(item.call_id if isinstance(item, AcwReported)
                              else item.payload.call_id)
     rows = FactRows()

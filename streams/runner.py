@@ -91,6 +91,7 @@ class StreamsRunner:
         self._sleep, self._wall = sleep, wall
         self._times: dict[tuple[str, int], tuple[datetime, float]] = {}
         """Per partition: the latest event time read and when (wall clock) it was read."""
+        self._watermark: datetime | None = None
 
     def run(self, *, until_idle: bool = False, idle_s: float = 1.0,
             stop: threading.Event | None = None, max_events: int = 10_000,
@@ -161,6 +162,7 @@ class StreamsRunner:
         from its first record; events before the committed offsets only restore state."""
         self.state, self.boards = FactsState(), Boards(self.boards.settings)
         self._times.clear()
+        self._watermark = None
         committed = {} if self.from_scratch else consumer.committed()
         consumer.seek_to_beginning()
         return committed, consumer.assignment()
@@ -171,9 +173,9 @@ class StreamsRunner:
                          for part in range(self.log.partition_count(topic)))
 
     def _alarm(self, report: RunReport, notifying: ThreadPoolExecutor) -> None:
-        """Evaluate the rules on every queue board at the latest event time; the events are
-        appended to the log before anyone is notified (off this thread)."""
-        now = self.boards.last_at
+        """Evaluate the rules on every queue board at the watermark; the events are appended
+        to the log before anyone is notified (off this thread)."""
+        now = self._watermark  # not the latest event: a partition behind would fake waits
         if now is None:
             return
         raised = []
@@ -227,6 +229,7 @@ class StreamsRunner:
         else:
             recent = self._wall() - self.idle_partition_s
             watermark = min(at for at, wall in self._times.values() if wall >= recent)
+        self._watermark = watermark
         self.sink.add(advance(self.state, watermark, grace=self.grace)[1])
 
     def _write(self, report: RunReport, stop: threading.Event) -> None:

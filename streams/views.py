@@ -21,11 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from ingest.contract import Event
+from ingest.contract import Event, Topic
 from ingest.contract.agents import (
     AgentLoggedIn,
     AgentLoggedOut,
@@ -66,6 +67,9 @@ __all__ = [
 SignalKind = Literal["offered", "answered", "abandoned", "overflowed", "left", "handled"]
 SlVariant = Literal["abandoned_in", "offered", "answered", "short_excluded"]
 BUSY_STATES = frozenset({"ringing", "talking", "hold", "after_call_work"})
+_MOVES = frozenset({CallQueued, CallOverflowed, CallAnswered, CallAbandoned, CallTransferred,
+                    CallEnded})
+"""The call events that move a call in or out of a queue."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,13 +96,24 @@ class ViewSettings:
 
     def local_day(self, at: datetime) -> date:
         """The center's calendar day of ``at``."""
-        return at.astimezone(self.zone).date()
+        return _local_minute(self.time_zone, self.interval_minutes, _epoch_minute(at))[0]
 
     def interval_of(self, at: datetime) -> datetime:
         """The start (UTC) of the interval holding ``at``, on the center's clock."""
-        local = at.astimezone(self.zone)
-        minute = local.minute - local.minute % self.interval_minutes
-        return local.replace(minute=minute, second=0, microsecond=0).astimezone(at.tzinfo)
+        return _local_minute(self.time_zone, self.interval_minutes, _epoch_minute(at))[1]
+
+
+def _epoch_minute(at: datetime) -> int:
+    return int(at.timestamp()) // 60
+
+
+@lru_cache(maxsize=4096)
+def _local_minute(zone: str, interval_minutes: int, minute: int) -> tuple[date, datetime]:
+    """The local day and the interval start (UTC) of one UTC minute: every event of a minute
+    shares them, so the time-zone arithmetic runs once a minute, not once an event."""
+    local = datetime.fromtimestamp(minute * 60, ZoneInfo(zone))
+    start = local.minute - local.minute % interval_minutes
+    return local.date(), local.replace(minute=start, second=0).astimezone(UTC)
 
 
 # -- stage 1: calls -> queue signals ---------------------------------------------------
@@ -128,9 +143,9 @@ def call_signals(positions: dict[str, CallPosition], event: Event) -> list[Queue
     """Stage 1 (keyed by call): the queue signals of one call event; updates ``positions``
     in place (a call leaves it when it ends)."""
     payload = event.payload
-    call_id = getattr(payload, "call_id", None)
-    if call_id is None or not event.type.startswith("call."):
+    if type(payload) not in _MOVES:
         return []
+    call_id = payload.call_id
     at = event.occurred_at
     where = positions.get(call_id, CallPosition())
     signals: list[QueueSignal] = []
@@ -192,10 +207,13 @@ def agent_signals(skills: dict[str, frozenset[str]], states: dict[str, str],
     """Stage 2 (keyed by agent): the agent's state per queue it serves; updates ``skills``
     (queues per agent) and ``states`` (state per agent) in place."""
     payload = event.payload
-    agent = getattr(payload, "agent_id", None)
-    if agent is None or not event.type.startswith("agent."):
+    if payload.TOPIC is not Topic.AGENTS:
         return []
-    at = event.occurred_at
+    agent, at = payload.agent_id, event.occurred_at
+    if type(payload) is AgentStateChanged:  # the common case: same queues, a new state
+        states[agent] = payload.state
+        return [AgentSignal(q, agent, payload.state, at)
+                for q in sorted(skills.get(agent, ()))]
     before = skills.get(agent, frozenset())
     if isinstance(payload, AgentLoggedIn):
         skills[agent] = frozenset(s.queue for s in payload.skills)
@@ -204,8 +222,6 @@ def agent_signals(skills: dict[str, frozenset[str]], states: dict[str, str],
         skills[agent] = before | {payload.queue}
     elif isinstance(payload, SkillGroupSignedOut):
         skills[agent] = before - {payload.queue}
-    elif isinstance(payload, AgentStateChanged):
-        states[agent] = payload.state
     elif isinstance(payload, AgentLoggedOut):
         skills.pop(agent, None)
         states.pop(agent, None)
@@ -449,7 +465,12 @@ def apply_agent(state: AgentState, event: Event, settings: ViewSettings) -> Agen
 
 
 def _day_start(day: date, settings: ViewSettings) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=settings.zone)
+    return _midnight(day, settings.time_zone)
+
+
+@lru_cache(maxsize=64)
+def _midnight(day: date, zone: str) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(zone))
 
 
 @dataclass(frozen=True, slots=True)
@@ -516,18 +537,29 @@ class Boards:
 def apply_boards(boards: Boards, event: Event,
                  finished: Sequence[Mapping[str, object]] = ()) -> Boards:
     """Run every stage for one event (and the call rows it finished), in place."""
-    settings = boards.settings
-    signals: list[QueueSignal | AgentSignal] = [*call_signals(boards.positions, event),
-                                                *agent_signals(boards.skills,
-                                                               boards.agent_states, event)]
-    signals += [s for row in finished if (s := handled_signal(row)) is not None]
+    settings, queues = boards.settings, boards.queues
+    topic = event.payload.TOPIC
+    signals: list[QueueSignal | AgentSignal]
+    if topic is Topic.CALLS:
+        signals = call_signals(boards.positions, event)  # type: ignore[assignment]
+    elif topic is Topic.AGENTS:
+        signals = agent_signals(boards.skills, boards.agent_states,  # type: ignore[assignment]
+                                event)
+        agent = event.payload.agent_id
+        board = boards.agents.get(agent)
+        if board is None:
+            board = boards.agents[agent] = AgentState(agent)
+        apply_agent(board, event, settings)
+    else:
+        signals = []
+    for row in finished:
+        if (handled := handled_signal(row)) is not None:
+            signals.append(handled)
     for signal in signals:
-        current = boards.queues.get(signal.queue) or QueueState(signal.queue)
-        boards.queues[signal.queue] = apply_queue(current, signal, settings)
-    agent = getattr(event.payload, "agent_id", None)
-    if agent is not None and event.type.startswith("agent."):
-        current_agent = boards.agents.get(agent) or AgentState(agent)
-        boards.agents[agent] = apply_agent(current_agent, event, settings)
+        board_q = queues.get(signal.queue)
+        if board_q is None:
+            board_q = queues[signal.queue] = QueueState(signal.queue)
+        apply_queue(board_q, signal, settings)
     if boards.last_at is None or event.occurred_at > boards.last_at:
         boards.last_at = event.occurred_at
     return boards
