@@ -2,11 +2,11 @@
 
 Topology (``NS`` is the event log's namespace, ``APP`` the consumer group):
 
-- ``NS.calls`` (by call) -> :func:`~streams.facts.fold_call` in table ``calls``, queue
-  signals of :func:`~streams.views.call_signals` (table ``positions``);
-- ``NS.agents`` (by agent) -> :func:`~streams.facts.fold_agent` in table ``agent-facts``;
-  its ACW reports go to ``APP-acw`` (by call) and back into ``calls``; agent boards
-  (table ``agent-boards``) and queue membership (table ``agent-queues``);
+- ``NS.calls`` (by call) -> :func:`~streams.facts.fold_call` and the queue signals of
+  :func:`~streams.views.call_signals`, both states of a call in table ``calls``;
+- ``NS.agents`` (by agent) -> :func:`~streams.facts.fold_agent`, queue membership and the
+  agent board, in table ``agents``; ACW reports go to ``APP-acw`` (by call) and back into
+  ``calls``;
 - ``NS.tickets``, ``NS.wfm`` -> their keyed folds;
 - every queue signal is repartitioned by queue through ``APP-queue-signals`` into the
   queue boards (table ``queue-boards``);
@@ -17,16 +17,20 @@ Topology (``NS`` is the event log's namespace, ``APP`` the consumer group):
   ``/boards/queues`` and ``/boards/agents`` serve the boards as JSON, ``/streams/status``
   the rows written per table.
 
-Tables are changelog-backed: a restarted worker recovers them from Kafka. Records that
+Source agents fold ``stream.take_events`` batches: each key's table value is written once
+per batch and queue signals go one message per queue per batch, which is what keeps the
+worker from the few hundred events a second of a per-event Faust agent. Tables are
+changelog-backed: a restarted worker recovers them from Kafka. Records that
 are not valid events go to ``NS.deadletter`` with the reason, as on the embedded log.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import pickle
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,7 +40,15 @@ import structlog
 
 from ingest.contract import InvalidEventError, Topic, decode_event
 from ingest.log.eventlog import dead_letter_headers
-from streams.facts import FactRows, expire_call, fold_agent, fold_call, fold_schedules, fold_ticket
+from streams.facts import (
+    FACT_TABLES,
+    FactRows,
+    expire_call,
+    fold_agent,
+    fold_call,
+    fold_schedules,
+    fold_ticket,
+)
 from streams.runner import Backoff
 from streams.sink import WarehouseSink
 from streams.views import (
@@ -76,6 +88,12 @@ class FaustSettings:
     views: ViewSettings = field(default_factory=ViewSettings)
     session_timeout_s: float = 10.0
     idle_partition_s: float = 10.0
+    rows_per_message: int = 500
+    """Fact rows per message of the rows topic (well under Kafka's 1 MB message limit)."""
+    changelog_buffer: int = 20_000
+    """Table changelog messages that may wait to be produced before agents pause."""
+    source_batch: int = 2_000
+    """Events folded per batch of a source agent (``stream.take_events``)."""
 
 
 _DEFAULT_PARTITIONS = {"calls": 6, "agents": 3, "tickets": 3, "wfm": 1}
@@ -92,7 +110,8 @@ def make_app(settings: FaustSettings, sink: Callable[[], WarehouseSink]) -> faus
         topic_partitions=parts["calls"], topic_replication_factor=1,
         consumer_auto_offset_reset="earliest", broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=1.0, producer_acks=-1, stream_wait_empty=False,
-        key_serializer="raw", value_serializer="pickle",
+        key_serializer="raw", value_serializer="pickle", broker_max_poll_records=5_000,
+        stream_buffer_maxsize=20_000, producer_linger=0.05,
         table_cleanup_interval=3600.0)
 
     def source(topic: Topic) -> faust.TopicT:
@@ -104,8 +123,10 @@ def make_app(settings: FaustSettings, sink: Callable[[], WarehouseSink]) -> faus
                          key_type=bytes, value_serializer="pickle", key_serializer="raw")
 
     def table(name: str, partitions: int) -> _Pickled:
+        # use_partitioner: the changelog partition follows the key (murmur2, as the source
+        # topics), so a batch or a timer may write any key, not only the current event's
         return _Pickled(app.Table(name, partitions=partitions, key_type=bytes,
-                                  value_type=bytes))
+                                  value_type=bytes, use_partitioner=True))
 
     calls_in, agents_in = source(Topic.CALLS), source(Topic.AGENTS)
     tickets_in, wfm_in = source(Topic.TICKETS), source(Topic.WFM)
@@ -115,119 +136,152 @@ def make_app(settings: FaustSettings, sink: Callable[[], WarehouseSink]) -> faus
     signals_topic = internal("queue-signals", parts["agents"])
     rows_topic = internal("rows", parts["calls"])
 
+    # one table per key kind: every state of a call (facts, queue position) or of an agent
+    # (facts, queues and state, board) goes in one value, so one changelog message per key
     calls = table("calls", parts["calls"])
-    positions = table("positions", parts["calls"])
-    agent_facts = table("agent-facts", parts["agents"])
-    agent_queues = table("agent-queues", parts["agents"])
-    agent_boards = table("agent-boards", parts["agents"])
+    agents = table("agents", parts["agents"])
     tickets = table("tickets", parts["tickets"])
     schedules = table("schedules", parts["wfm"])
     queue_boards = table("queue-boards", parts["agents"])
     watermark = _Watermark(idle_s=settings.idle_partition_s)
 
-    async def decoded(stream: faust.StreamT, origin: Topic) -> Any:
-        """The valid events of ``stream``; invalid records are dead-lettered."""
-        async for record in stream.events():
-            try:
-                event = decode_event(record.value)
-            except InvalidEventError as exc:
-                message = record.message
-                await deadletter.send(key=record.key, value=record.value, headers=list(
-                    dead_letter_headers(exc.reason, "consume", f"{ns}.{origin.value}",
-                                        message.partition, message.offset)))
-                continue
-            watermark.saw(origin.value, record.message.partition, event.occurred_at)
-            yield event
+    async def batches(stream: faust.StreamT, origin: Topic) -> AsyncIterator[list[Any]]:
+        """The valid events of ``stream`` a batch at a time; invalid records are
+        dead-lettered. Batches are what make the worker fast: one table write per key and
+        one message per queue per batch, not per event."""
+        async for records in stream.take_events(settings.source_batch, within=0.05):
+            events = []
+            for record in records:
+                try:
+                    event = decode_event(record.value)
+                except InvalidEventError as exc:
+                    message = record.message
+                    await deadletter.send(key=record.key, value=record.value, headers=list(
+                        dead_letter_headers(exc.reason, "consume", f"{ns}.{origin.value}",
+                                            message.partition, message.offset)))
+                    continue
+                watermark.saw(origin.value, record.message.partition, event.occurred_at)
+                events.append(event)
+            yield events
 
     async def emit(rows: FactRows, signals: list[QueueSignal | AgentSignal]) -> None:
-        if len(rows):
-            await rows_topic.send(key=b"rows", value=rows)
+        for chunk in _chunks(rows, settings.rows_per_message):
+            await rows_topic.send(key=b"rows", value=chunk)
         signals = signals + [s for row in rows.calls if (s := handled_signal(row))]
+        by_queue: dict[str, list[QueueSignal | AgentSignal]] = {}
         for signal in signals:
-            await signals_topic.send(key=signal.queue.encode(), value=signal)
-
-    def store(tbl: _Pickled, key: bytes, value: object | None) -> None:
-        if value is None:
-            tbl.pop(key, None)
-        else:
-            tbl[key] = value
+            by_queue.setdefault(signal.queue, []).append(signal)
+        for queue, group in by_queue.items():
+            await signals_topic.send(key=queue.encode(), value=group)
 
     @app.agent(calls_in)
     async def on_calls(stream: faust.StreamT) -> None:
-        async for event in decoded(stream, Topic.CALLS):
-            key = event.payload.call_id.encode()
-            call, rows = fold_call(calls.get(key), event)
-            store(calls, key, call)
-            call_id = event.payload.call_id
-            where = {call_id: p} if (p := positions.get(key)) is not None else {}
-            signals: list[QueueSignal | AgentSignal] = list(call_signals(where, event))
-            store(positions, key, where.get(call_id))
+        async for events in batches(stream, Topic.CALLS):
+            cache = _Cache(calls)
+            rows, signals = FactRows(), []
+            for event in events:
+                call_id = event.payload.call_id
+                key = call_id.encode()
+                facts, where = cache.get(key) or (None, None)
+                facts, done = fold_call(facts, event)
+                rows.extend(done)
+                position = {call_id: where} if where is not None else {}
+                signals.extend(call_signals(position, event))
+                cache.set(key, _pair(facts, position.get(call_id)))
+            cache.flush()
             await emit(rows, signals)
 
     @app.agent(acw_topic)
     async def on_acw(stream: faust.StreamT) -> None:
-        async for message in stream:
-            key = message.call_id.encode()
-            if isinstance(message, _Expire):
-                if (current := calls.get(key)) is None:
-                    continue
-                call, rows = expire_call(current, message.limit)
-            else:
-                call, rows = fold_call(calls.get(key), message)
-            store(calls, key, call)
+        async for reports in stream.take(settings.source_batch, within=0.05):
+            cache, rows = _Cache(calls), FactRows()
+            for report in reports:
+                key = report.call_id.encode()
+                facts, where = cache.get(key) or (None, None)
+                facts, done = fold_call(facts, report)
+                cache.set(key, _pair(facts, where))
+                rows.extend(done)
+            cache.flush()
             await emit(rows, [])
 
     @app.agent(agents_in)
     async def on_agents(stream: faust.StreamT) -> None:
-        async for event in decoded(stream, Topic.AGENTS):
-            agent_id = event.payload.agent_id
-            key = agent_id.encode()
-            rows = FactRows()
-            if event.type in ("agent.state_changed", "agent.logged_out"):
-                facts, rows, reports = fold_agent(agent_facts.get(key), event)
-                store(agent_facts, key, facts)
-                for report in reports:
-                    await acw_topic.send(key=report.call_id.encode(), value=report)
-            skills: dict[str, frozenset[str]] = {}
-            states: dict[str, str] = {}
-            kept_skills, kept_state = agent_queues.get(key) or (None, None)
-            if kept_skills is not None:
-                skills[agent_id] = kept_skills
-            if kept_state is not None:
-                states[agent_id] = kept_state
-            signals = agent_signals(skills, states, event)
-            pair = (skills.get(agent_id), states.get(agent_id))
-            store(agent_queues, key, pair if pair != (None, None) else None)
-            board = agent_boards.get(key) or AgentState(agent_id)
-            agent_boards[key] = apply_agent(board, event, settings.views)
-            await emit(rows, list(signals))
+        async for events in batches(stream, Topic.AGENTS):
+            cache = _Cache(agents)
+            rows, signals, reports = FactRows(), [], []
+            for event in events:
+                agent_id = event.payload.agent_id
+                key = agent_id.encode()
+                facts, kept_skills, kept_state, board = cache.get(key) or (None, None, None,
+                                                                           None)
+                if event.type in ("agent.state_changed", "agent.logged_out"):
+                    facts, done, moved_on = fold_agent(facts, event)
+                    rows.extend(done)
+                    reports.extend(moved_on)
+                skills: dict[str, frozenset[str]] = {}
+                states: dict[str, str] = {}
+                if kept_skills is not None:
+                    skills[agent_id] = kept_skills
+                if kept_state is not None:
+                    states[agent_id] = kept_state
+                signals.extend(agent_signals(skills, states, event))
+                board = apply_agent(board or AgentState(agent_id), event, settings.views)
+                cache.set(key, (facts, skills.get(agent_id), states.get(agent_id), board))
+            cache.flush()
+            for report in reports:
+                await acw_topic.send(key=report.call_id.encode(), value=report)
+            await emit(rows, signals)
 
     @app.agent(tickets_in)
     async def on_tickets(stream: faust.StreamT) -> None:
-        async for event in decoded(stream, Topic.TICKETS):
-            key = event.payload.ticket_id.encode()
-            ticket, rows = fold_ticket(tickets.get(key), event)
-            tickets[key] = ticket
+        async for events in batches(stream, Topic.TICKETS):
+            cache, rows = _Cache(tickets), FactRows()
+            for event in events:
+                key = event.payload.ticket_id.encode()
+                ticket, done = fold_ticket(cache.get(key), event)
+                cache.set(key, ticket)
+                rows.extend(done)
+            cache.flush()
             await emit(rows, [])
 
     @app.agent(wfm_in)
     async def on_wfm(stream: faust.StreamT) -> None:
-        async for event in decoded(stream, Topic.WFM):
-            if not event.type.startswith(("wfm.schedule_", "wfm.forecast_")):
-                continue
-            key = event.payload.queue.encode()
-            book, rows = fold_schedules(schedules.get(key), event)
-            schedules[key] = book
+        async for events in batches(stream, Topic.WFM):
+            cache, rows = _Cache(schedules), FactRows()
+            for event in events:
+                if event.type.startswith(("wfm.schedule_", "wfm.forecast_")):
+                    key = event.payload.queue.encode()
+                    book, done = fold_schedules(cache.get(key), event)
+                    cache.set(key, book)
+                    rows.extend(done)
+            cache.flush()
             await emit(rows, [])
 
     @app.agent(signals_topic)
     async def on_signals(stream: faust.StreamT) -> None:
-        async for signal in stream:
-            key = signal.queue.encode()
-            board = queue_boards.get(key) or QueueState(signal.queue)
-            queue_boards[key] = apply_queue(board, signal, settings.views)
+        async for groups in stream.take(settings.source_batch, within=0.05):
+            cache = _Cache(queue_boards)
+            for group in groups:
+                key = group[0].queue.encode()
+                board = cache.get(key) or QueueState(group[0].queue)
+                for signal in group:
+                    apply_queue(board, signal, settings.views)
+                cache.set(key, board)
+            cache.flush()
 
     writers: list[WarehouseSink] = []
+
+    @app.task
+    async def quiet_clients() -> None:
+        """Faust's worker sets up logging after the command did: keep the Kafka client's
+        per-message debug records off (they cost a tenth of the worker's time); and let the
+        changelog buffer hold a batch's table writes."""
+        level = max(logging.WARNING, logging.getLogger().level)
+        for name in ("aiokafka", "faust", "mode", "kafka"):
+            logging.getLogger(name).setLevel(level)
+        # Table changelog writes queue in a buffer of 100 by default; every batch writes
+        # hundreds of keys, and each overflow stalls the agents until it drained.
+        app.producer.buffer.max_messages = settings.changelog_buffer
 
     @app.agent(rows_topic)
     async def on_rows(stream: faust.StreamT) -> None:
@@ -240,15 +294,20 @@ def make_app(settings: FaustSettings, sink: Callable[[], WarehouseSink]) -> faus
 
     @app.timer(interval=5.0)
     async def expire() -> None:
-        """Calls past the grace period go back through their key's partition: a table
-        is written only while processing an event of that partition."""
+        """Write calls whose agents never reported, a grace period after they ended."""
         mark = watermark.value()
         if mark is None:
             return
-        limit = mark - settings.grace
-        for key, call in list(calls.items()):
-            if expire_call(call, limit)[0] is None:
-                await acw_topic.send(key=key, value=_Expire(key.decode(), limit))
+        cache, rows = _Cache(calls), FactRows()
+        for key, (call, where) in calls.items():
+            if call is None:
+                continue
+            kept, done = expire_call(call, mark - settings.grace)
+            if kept is None:
+                cache.set(key, _pair(None, where))
+                rows.extend(done)
+        cache.flush()
+        await emit(rows, [])
 
     async def _write(writer: WarehouseSink) -> None:
         delays = Backoff().delays()
@@ -283,8 +342,8 @@ def make_app(settings: FaustSettings, sink: Callable[[], WarehouseSink]) -> faus
     async def agents_view(web: Any, request: Any) -> Any:
         now = watermark.latest()
         return web.json({"at": now.isoformat(), "agents": [
-            _plain(agent_snapshot(board, now, settings.views))
-            for _, board in sorted(agent_boards.items())]})
+            _plain(agent_snapshot(value[3], now, settings.views))
+            for _, value in sorted(agents.items(), key=lambda item: item[0])]})
 
     return app
 
@@ -303,7 +362,7 @@ class _Pickled:
     def __setitem__(self, key: bytes, value: object) -> None:
         self.table[key] = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
-    def pop(self, key: bytes, default: object = None) -> None:
+    def pop(self, key: bytes) -> None:
         if key in self.table:
             del self.table[key]
 
@@ -312,44 +371,84 @@ class _Pickled:
             yield key, pickle.loads(raw)
 
 
-@dataclass(frozen=True, slots=True)
-class _Expire:
-    call_id: str
-    limit: datetime
+def _chunks(rows: FactRows, size: int) -> Iterator[FactRows]:
+    """``rows`` in pieces of at most ``size`` rows (a Kafka message has a size limit)."""
+    for table in FACT_TABLES:
+        part = getattr(rows, table)
+        for start in range(0, len(part), size):
+            chunk = FactRows()
+            getattr(chunk, table).extend(part[start:start + size])
+            yield chunk
+
+
+def _pair(facts: object | None, where: object | None) -> tuple[Any, Any] | None:
+    """A call key's value, or None (forget the key) once both parts are done."""
+    return None if facts is None and where is None else (facts, where)
+
+
+class _Cache:
+    """One batch's view of a table: each key read once, each changed key written once."""
+
+    def __init__(self, table: _Pickled) -> None:
+        self.table = table
+        self.values: dict[bytes, Any] = {}
+        self.changed: set[bytes] = set()
+
+    def get(self, key: bytes) -> Any:
+        if key not in self.values:
+            self.values[key] = self.table.get(key)
+        return self.values[key]
+
+    def set(self, key: bytes, value: object | None) -> None:
+        self.values[key] = value
+        self.changed.add(key)
+
+    def flush(self) -> None:
+        for key in self.changed:
+            value = self.values[key]
+            if value is None:
+                self.table.pop(key)
+            else:
+                self.table[key] = value
+        self.changed.clear()
 
 
 class _Watermark:
-    """Event time the worker is sure of: the slowest partition's latest event, counting only
-    partitions that delivered in the last ``idle_s`` seconds (a quiet partition must not
-    hold it back), and nothing until calls and agents have both been read or ``idle_s``
-    has passed since the first event (PBX history has no agent events)."""
+    """Event time the worker is sure of, for writing calls whose agents never reported:
+    the slowest call or agent partition's latest event while events flow, the latest of
+    all once nothing arrived for ``idle_s`` (caught up); nothing until calls and agents have
+    both been read, or ``idle_s`` after the first event (PBX history has no agent events).
+    A partition that is merely slow (back pressure) never moves it forward."""
 
     def __init__(self, *, idle_s: float) -> None:
         self.idle_s = idle_s
         self.started: float | None = None
-        self.seen: dict[tuple[str, int], tuple[datetime, float]] = {}
+        self.last_wall = 0.0
+        self.seen: dict[tuple[str, int], datetime] = {}
 
     def saw(self, topic: str, partition: int, at: datetime) -> None:
+        now = time.monotonic()
         if self.started is None:
-            self.started = time.monotonic()
+            self.started = now
+        self.last_wall = now
+        if topic not in ("calls", "agents"):
+            return
         before = self.seen.get((topic, partition))
-        if before is None or at > before[0]:
-            self.seen[(topic, partition)] = (at, time.monotonic())
+        if before is None or at > before:
+            self.seen[(topic, partition)] = at
 
     def value(self) -> datetime | None:
         now = time.monotonic()
-        topics = {topic for topic, _ in self.seen}
-        if self.started is None or (
-                not {"calls", "agents"} <= topics and now - self.started < self.idle_s):
+        if self.started is None or not self.seen:
             return None
-        recent = [at for at, wall in self.seen.values() if now - wall <= self.idle_s]
-        return min(recent) if recent else self.latest_or_none()
-
-    def latest_or_none(self) -> datetime | None:
-        return max((at for at, _ in self.seen.values()), default=None)
+        idle = now - self.last_wall >= self.idle_s
+        if not {topic for topic, _ in self.seen} >= {"calls", "agents"} and not (
+                idle or now - self.started >= self.idle_s):
+            return None
+        return max(self.seen.values()) if idle else min(self.seen.values())
 
     def latest(self) -> datetime:
-        return self.latest_or_none() or datetime.now(UTC)
+        return max(self.seen.values(), default=None) or datetime.now(UTC)
 
 
 def _plain(snapshot: object) -> dict[str, Any]:
