@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from bench import eventlog, simulator, warehouse, wfm
+from bench import eventlog, simulator, streams, warehouse, wfm
 
-SUITES = {"eventlog": eventlog.run, "simulator": simulator.run, "warehouse": warehouse.run,
-          "wfm": wfm.run}
+SUITES = {"eventlog": eventlog.run, "simulator": simulator.run, "streams": streams.run,
+          "warehouse": warehouse.run, "wfm": wfm.run}
 
 
 def main(argv: list[str]) -> None:
