@@ -277,6 +277,19 @@ def flush(state: FactsState) -> tuple[FactsState, FactRows]:
     return state, rows
 
 
+def fold_events(events: Iterable[Event], *, finish: bool = True
+                ) -> tuple[FactsState, FactRows]:
+    """Fold a finite input from scratch; with ``finish``, :func:`flush` at its end."""
+    state, out = FactsState(), FactRows()
+    for event in events:
+        state, rows = apply(state, event)
+        out.extend(rows)
+    if finish:
+        state, rows = flush(state)
+        out.extend(rows)
+    return state, out
+
+
 def watermark_of(events: Iterable[Event]) -> datetime | None:
     """The latest ``occurred_at`` of ``events`` (``None`` if empty)."""
     return max((e.occurred_at for e in events), default=None)

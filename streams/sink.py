@@ -11,16 +11,17 @@ failed one (see ``streams.runner``).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 
-from streams.facts import FACT_KEYS, FACT_TABLES, FactRows, Row
+from ingest.contract import Event
+from streams.facts import FACT_KEYS, FACT_TABLES, FactRows, Row, fold_events
 from warehouse.client import Warehouse
 from warehouse.load import insert_new
 
-__all__ = ["WarehouseSink", "fact_frame"]
+__all__ = ["WarehouseSink", "fact_frame", "write_events"]
 
 _MS_COLUMNS: Mapping[str, Mapping[str, str]] = {
     "calls": {"offered_at": "offered_ms", "answered_at": "answered_ms", "ended_at": "ended_ms"},
@@ -114,3 +115,11 @@ class WarehouseSink:
             self.written[table] += added[table]
         self._pending = _Pending(FactRows(), self._clock())
         return added
+
+
+def write_events(warehouse: Warehouse, events: Iterable[Event]) -> dict[str, int]:
+    """Fold a finite list of events (a simulation, an import) and write its facts in one
+    go; returns rows added per table."""
+    sink = WarehouseSink(warehouse)
+    sink.add(fold_events(events)[1])
+    return sink.write()

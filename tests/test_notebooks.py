@@ -23,8 +23,7 @@ import pytest
 from callcore.simulator import Simulation
 from ingest.contract import Event
 from notebooks.run import NotebookError, execute
-from streams.facts import FactRows, FactsState, apply, flush
-from streams.sink import WarehouseSink
+from streams.sink import write_events
 from warehouse import reports
 from warehouse.client import open_warehouse
 from warehouse.migrations import migrate
@@ -48,14 +47,7 @@ def executed(tmp_path_factory: pytest.TempPathFactory, events: list[Event]) -> P
     folder = base / "warehouse"
     with open_warehouse(f"chdb://{folder}") as wh:
         migrate(wh)
-        state, rows = FactsState(), FactRows()
-        for event in events:
-            state, produced = apply(state, event)
-            rows.extend(produced)
-        rows.extend(flush(state)[1])
-        sink = WarehouseSink(wh)
-        sink.add(rows)
-        sink.write()
+        write_events(wh, events)
     env = {k: v for k, v in os.environ.items() if k != "QUEUECAST_CONFIG"}
     env |= {"QUEUECAST_WAREHOUSE": f"chdb://{folder}", "QUEUECAST_HOME": str(base / "home")}
     done = subprocess.run([sys.executable, "-m", "notebooks.run", "--out", str(base / "out")],

@@ -3,14 +3,13 @@ legs, agent-state intervals, surveys and ticket rows out (RP-01, RP-03, RP-05, R
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from traces import OTHERS, TRANSFERRED, parse_trace
+from traces import OTHERS, TRANSFERRED, interleave, parse_trace
 
 from ingest.contract import Event
-from streams.facts import FactRows, FactsState, advance, apply, flush
+from streams.facts import FactRows, FactsState, advance, apply, flush, fold_events
 
 TICKETS = """
 10:00:00  ticket.created         ticket_id=t1 subject=refund created_by=a1 call_id=c1 category=billing priority=high
@@ -21,14 +20,7 @@ TICKETS = """
 
 
 def fold_all(events: list[Event], *, end: bool = True) -> tuple[FactsState, FactRows]:
-    state, out = FactsState(), FactRows()
-    for event in events:
-        state, rows = apply(state, event)
-        out.extend(rows)
-    if end:
-        state, rows = flush(state)
-        out.extend(rows)
-    return state, out
+    return fold_events(events, finish=end)
 
 
 def at(clock: str) -> datetime:
@@ -87,16 +79,7 @@ def test_agent_state_intervals_of_the_transfer() -> None:
 def test_any_interleaving_of_the_topics_gives_the_same_rows(seed: int) -> None:
     """Calls and agents are different topics: only per-key order is guaranteed."""
     events = parse_trace(TRANSFERRED) + parse_trace(OTHERS)
-    streams: dict[str, list[Event]] = {}
-    for event in events:
-        streams.setdefault(event.key, []).append(event)
-    rng = random.Random(seed)
-    shuffled: list[Event] = []
-    while streams:
-        key = rng.choice(sorted(streams))
-        shuffled.append(streams[key].pop(0))
-        if not streams[key]:
-            del streams[key]
+    shuffled = interleave(events, seed=seed)
     _, want = fold_all(events)
     _, got = fold_all(shuffled)
     for table in ("calls", "call_segments", "agent_state_intervals", "surveys"):

@@ -15,7 +15,7 @@ from ingest.log import EventLog
 from ingest.log.embedded import EmbeddedTransport
 from ingest.log.transport import OutgoingRecord
 from streams.alarms import AlarmRule
-from streams.facts import FACT_TABLES, FactRows, FactsState, apply, flush
+from streams.facts import FACT_TABLES, FactRows, FactsState, apply, fold_events
 from streams.runner import Backoff, StreamsRunner
 from streams.sink import WarehouseSink
 from streams.views import Boards, apply_boards
@@ -52,12 +52,7 @@ def digests(warehouse: Warehouse) -> dict[str, tuple[int, str]]:
 
 
 def direct_rows(events: list[Event]) -> FactRows:
-    state, out = FactsState(), FactRows()
-    for event in events:
-        state, rows = apply(state, event)
-        out.extend(rows)
-    out.extend(flush(state)[1])
-    return out
+    return fold_events(events)[1]
 
 
 def test_run_restart_and_rebuild_agree(log: EventLog, migrated: Warehouse,

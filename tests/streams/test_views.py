@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime
 
 import pytest
-from traces import OTHERS, TRANSFERRED, parse_trace
+from traces import OTHERS, TRANSFERRED, interleave, parse_trace
 
 from ingest.contract import Event
 from streams.facts import FactsState, apply
@@ -109,15 +108,6 @@ def test_per_queue_threshold_and_variants() -> None:
 @pytest.mark.parametrize("seed", range(10))
 def test_boards_do_not_depend_on_topic_interleaving(seed: int) -> None:
     events = parse_trace(SKILLS + TRANSFERRED + OTHERS)
-    by_key: dict[str, list[Event]] = {}
-    for event in events:
-        by_key.setdefault(event.key, []).append(event)
-    rng = random.Random(seed)
-    shuffled: list[Event] = []
-    while by_key:
-        key = rng.choice(sorted(by_key))
-        shuffled.append(by_key[key].pop(0))
-        if not by_key[key]:
-            del by_key[key]
+    shuffled = interleave(events, seed=seed)
     now = datetime(2026, 3, 2, 11, tzinfo=UTC)
     assert run(shuffled).snapshot(now) == run(events).snapshot(now)

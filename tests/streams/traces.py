@@ -8,6 +8,7 @@ Time (UTC, on ``DAY``), the contract type, then the payload's fields as ``name=v
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, date, datetime, time
 
 import msgspec
@@ -15,7 +16,7 @@ import msgspec
 from ingest.contract import Event, make_event
 from ingest.contract.registry import payload_class
 
-__all__ = ["DAY", "OTHERS", "TRANSFERRED", "parse_trace"]
+__all__ = ["DAY", "OTHERS", "TRANSFERRED", "interleave", "parse_trace"]
 
 DAY = date(2026, 3, 2)
 
@@ -35,6 +36,22 @@ def parse_trace(text: str, *, day: date = DAY, site: str = "main") -> list[Event
                                  event_id=f"e{len(events) + 1}"))
     return events
 
+
+
+def interleave(events: list[Event], *, seed: int) -> list[Event]:
+    """A random order of ``events`` that keeps each key's order: what consumers of several
+    partitions and topics may see."""
+    by_key: dict[str, list[Event]] = {}
+    for event in events:
+        by_key.setdefault(event.key, []).append(event)
+    rng = random.Random(seed)
+    out: list[Event] = []
+    while by_key:
+        key = rng.choice(sorted(by_key))
+        out.append(by_key[key].pop(0))
+        if not by_key[key]:
+            del by_key[key]
+    return out
 
 # A support call answered by a1 after 15 s, held 30 s, blind-transferred to billing,
 # answered there by a2 after 30 s, ended by the caller; both agents wrap up afterwards.

@@ -17,8 +17,7 @@ from ingest.contract import Event
 from ingest.importers.asterisk import QueueLogState, parse_queue_log
 from ingest.importers.cdr import MAPPINGS, load_mapping, parse_cdr
 from ingest.importers.report import Converted, Outcome
-from streams.facts import FactRows, FactsState, apply, flush
-from streams.sink import WarehouseSink
+from streams.sink import write_events
 from warehouse import reports
 from warehouse.client import Warehouse
 from warehouse.migrations import migrate
@@ -37,14 +36,7 @@ def events_of(outcomes: Iterable[Outcome]) -> list[Event]:
 
 def load(warehouse: Warehouse, events: list[Event]) -> None:
     migrate(warehouse)
-    state, rows = FactsState(), FactRows()
-    for event in events:
-        state, produced = apply(state, event)
-        rows.extend(produced)
-    rows.extend(flush(state)[1])  # no agent events in PBX history: nothing waits for ACW
-    sink = WarehouseSink(warehouse)
-    sink.add(rows)
-    sink.write()
+    write_events(warehouse, events)  # flushed at the end: PBX history has no agent events
 
 
 def daily(warehouse: Warehouse, time_zone: str) -> pd.DataFrame:

@@ -10,8 +10,7 @@ import pytest
 
 from callcore.simulator import Simulation
 from ingest.contract import Event
-from streams.facts import FactRows, FactsState, apply, flush
-from streams.sink import WarehouseSink
+from streams.sink import write_events
 from warehouse import reports
 from warehouse.client import Warehouse
 from warehouse.migrations import migrate
@@ -116,14 +115,7 @@ def ratio(numerator: float, denominator: float) -> float:
 @pytest.fixture
 def loaded(warehouse: Warehouse, week: list[Event]) -> Warehouse:
     migrate(warehouse)
-    state, rows = FactsState(), FactRows()
-    for event in week:
-        state, produced = apply(state, event)
-        rows.extend(produced)
-    rows.extend(flush(state)[1])
-    sink = WarehouseSink(warehouse)
-    sink.add(rows)
-    sink.write()
+    write_events(warehouse, week)
     return warehouse
 
 
