@@ -285,22 +285,29 @@ def main() -> None:
     app()
 
 
-def _tally_table(tally: object) -> Table:
-    from queuecast.demo import Tally
+def _demo_table(run: object) -> Table:
+    from queuecast.demo import DemoRun
 
-    assert isinstance(tally, Tally)
-    table = Table(title=f"queuecast live: {tally.events} events, up to "
-                  f"{tally.last_event_at:%H:%M:%S}" if tally.last_event_at else "queuecast live")
-    for column in ("queue", "offered", "answered", "abandoned", "other", "SL 20s", "ASA s"):
+    assert isinstance(run, DemoRun)
+    snapshot = run.boards.snapshot()
+    at = run.boards.last_at
+    table = Table(title=f"queuecast live: {run.events} events, up to {at:%H:%M:%S} UTC"
+                  if at else "queuecast live")
+    for column in ("queue", "offered", "answered", "abandoned", "other", "waiting", "SL",
+                   "ASA s", "AHT s"):
         table.add_column(column, justify="left" if column == "queue" else "right")
-    for name, counts in sorted(tally.queues.items()):
-        sl, asa = counts.service_level, counts.asa_s
-        table.add_row(name, str(counts.offered), str(counts.answered), str(counts.abandoned),
-                      str(counts.other),
-                      "-" if sl is None else f"{sl:.1%}", "-" if asa is None else f"{asa:.1f}")
-    states = Counter(tally.agent_states.values())
+    for q in snapshot["queues"]:
+        other = q.offered - q.answered - q.abandoned
+        table.add_row(q.queue, str(q.offered), str(q.answered), str(q.abandoned), str(other),
+                      str(q.waiting), _fmt(q.service_level, "{:.1%}"), _fmt(q.asa_s, "{:.1f}"),
+                      _fmt(q.aht_s, "{:.0f}"))
+    states = Counter(a.state for a in snapshot["agents"] if a.state is not None)
     table.caption = "agents: " + ", ".join(f"{s} {n}" for s, n in sorted(states.items()))
     return table
+
+
+def _fmt(value: float | None, pattern: str) -> str:
+    return "-" if value is None else pattern.format(value)
 
 
 @app.command("demo")
@@ -320,15 +327,17 @@ def demo(
     err.print(f"event log: {current.event_log.url} under {current.home_path}")
     with open_event_log(current) as log, Live(console=out, auto_refresh=False,
                                               transient=as_json) as live:
-        tally = run_demo(log, scenario=scenario, speed=speed, seed=seed,
-                         on_update=lambda t: live.update(_tally_table(t), refresh=True))
+        run = run_demo(log, scenario=scenario, speed=speed, seed=seed,
+                       on_update=lambda r: live.update(_demo_table(r), refresh=True))
     if as_json:
+        queues = run.boards.snapshot()["queues"]
         typer.echo(json.dumps({
-            "events": tally.events,
-            "queues": {name: {"offered": c.offered, "answered": c.answered,
-                              "abandoned": c.abandoned, "other": c.other,
-                              "service_level": c.service_level,
-                              "asa": c.asa_s} for name, c in sorted(tally.queues.items())},
+            "events": run.events,
+            "queues": {q.queue: {"offered": q.offered, "answered": q.answered,
+                                 "abandoned": q.abandoned,
+                                 "other": q.offered - q.answered - q.abandoned,
+                                 "service_level": q.service_level, "asa": q.asa_s,
+                                 "aht": q.aht_s} for q in queues},
         }))
 
 
