@@ -3,9 +3,10 @@ call legs, agent-state intervals, surveys and ticket events (RP-01..RP-07 read t
 
 ``apply(state, event) -> (state, rows)`` is deterministic and does no I/O. It updates
 ``state`` in place for speed (the host owns it, as bytewax's stateful operators do) and
-returns the rows the event completed. Each row carries its own id (``call_id``,
-``segment_id``, ``spell_id``, ``survey_id``, ``event_id``), so a sink that skips ids it
-already stored makes replays and redeliveries harmless.
+returns the rows the event completed (read-only: most events share :data:`NOTHING`). Each
+row carries its own id (``call_id``, ``segment_id``, ``spell_id``, ``survey_id``,
+``event_id``), so a sink that skips ids it already stored makes replays and redeliveries
+harmless.
 
 A call's row needs both sides of a join: call events (topic ``calls``) and the after-call
 work of every agent who answered it (topic ``agents``), which arrive in either order. The
@@ -55,6 +56,7 @@ from streams.agent_states import OpenSpell, Spell, step
 __all__ = [
     "FACT_KEYS",
     "FACT_TABLES",
+    "NOTHING",
     "AcwReported",
     "AgentFacts",
     "CallFacts",
@@ -66,6 +68,7 @@ __all__ = [
     "flush",
     "fold_agent",
     "fold_call",
+    "fold_events",
     "fold_schedules",
     "fold_ticket",
     "watermark_of",
@@ -109,6 +112,8 @@ class FactRows:
     def extend(self, other: FactRows) -> None:
         """Append ``other``'s rows to these."""
         # unrolled: this runs once per event, and most events complete no row
+        if other is NOTHING:
+            return
         if other.calls:
             self.calls.extend(other.calls)
         if other.call_segments:
@@ -130,6 +135,10 @@ class FactRows:
     def tables(self) -> dict[str, list[Row]]:
         """``{table: rows}`` of the non-empty tables."""
         return {t: rows for t in FACT_TABLES if (rows := getattr(self, t))}
+
+
+NOTHING = FactRows((), (), (), (), (), (), ())  # type: ignore[arg-type]
+"""The rows of an event that completed none: shared, and read-only (its tables are tuples)."""
 
 
 @dataclass(slots=True)
@@ -225,7 +234,7 @@ def apply(state: FactsState, event: Event) -> tuple[FactsState, FactRows]:
     kind = type(payload)
     if payload.TOPIC is Topic.CALLS:
         if kind not in _SHAPING:
-            return state, FactRows()
+            return state, NOTHING
         call, rows = fold_call(state.calls.get(payload.call_id), event)
         _keep(state.calls, payload.call_id, call)
         return state, rows
@@ -245,7 +254,7 @@ def apply(state: FactsState, event: Event) -> tuple[FactsState, FactRows]:
         book, rows = fold_schedules(state.schedules.get(payload.queue), event)
         state.schedules[payload.queue] = book
         return state, rows
-    return state, FactRows()
+    return state, NOTHING
 
 
 def _keep(table: dict[str, Any], key: str, value: object | None) -> None:
@@ -307,7 +316,7 @@ def fold_call(call: CallFacts | None, item: Event | AcwReported
     """The keyed fold of one call (its events and its agents' ACW reports): the call's new
     state (``None`` once its row is written: forget the key) and the rows completed."""
     if not isinstance(item, AcwReported) and type(item.payload) not in _SHAPING:
-        return call, FactRows()  # announcements, rings, recordings: no fact changes
+        return call, NOTHING  # announcements, rings, recordings: no fact changes
     call = call or CallFacts(item.call_id if isinstance(item, AcwReported)
                              else item.payload.call_id)
     rows = FactRows()
