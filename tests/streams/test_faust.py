@@ -107,8 +107,9 @@ def test_faust_worker_equals_the_in_process_host(kafka_broker: TansuBroker, tmp_
                               stderr=subprocess.STDOUT, cwd=tmp_path)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: get(f"{base}/streams/status")["written"].get("calls", 0)
-                 >= want_tables["calls"].rows, timeout=150, what="the worker's call rows")
+        want_rows = {t: d.rows for t, d in want_tables.items()}
+        wait_for(lambda: get(f"{base}/streams/status")["written"] == want_rows,
+                 timeout=150, what=f"the worker's fact rows {want_rows}")
         wait_for(lambda: sum(q["offered"] for q in get(f"{base}/boards/queues")["queues"])
                  == sum(q.offered for q in want["queues"]), timeout=30,
                  what="the worker's queue boards")
