@@ -71,7 +71,6 @@ __all__ = [
     "fold_events",
     "fold_schedules",
     "fold_ticket",
-    "watermark_of",
 ]
 
 FACT_TABLES = ("calls", "call_segments", "agent_state_intervals", "surveys", "ticket_events",
@@ -297,11 +296,6 @@ def fold_events(events: Iterable[Event], *, finish: bool = True
         state, rows = flush(state)
         out.extend(rows)
     return state, out
-
-
-def watermark_of(events: Iterable[Event]) -> datetime | None:
-    """The latest ``occurred_at`` of ``events`` (``None`` if empty)."""
-    return max((e.occurred_at for e in events), default=None)
 
 
 # -- calls -----------------------------------------------------------------------------

@@ -232,30 +232,28 @@ def make_app(settings: FaustSettings, sink: Callable[[], WarehouseSink]) -> faus
                 await acw_topic.send(key=report.call_id.encode(), value=report)
             await emit(rows, signals)
 
-    @app.agent(tickets_in)
-    async def on_tickets(stream: faust.StreamT) -> None:
-        async for events in batches(stream, Topic.TICKETS):
-            cache, rows = _Cache(tickets), FactRows()
-            for event in events:
-                key = event.payload.ticket_id.encode()
-                ticket, done = fold_ticket(cache.get(key), event)
-                cache.set(key, ticket)
+    async def fold_keyed(stream: faust.StreamT, origin: Topic, tbl: _Pickled,
+                         key_field: str, fold: Callable[[Any, Any], tuple[Any, FactRows]],
+                         wanted: Callable[[Any], bool] = lambda _: True) -> None:
+        """A topic whose fold keeps one state per key and only writes rows."""
+        async for events in batches(stream, origin):
+            cache, rows = _Cache(tbl), FactRows()
+            for event in filter(wanted, events):
+                key = getattr(event.payload, key_field).encode()
+                value, done = fold(cache.get(key), event)
+                cache.set(key, value)
                 rows.extend(done)
             cache.flush()
             await emit(rows, [])
 
+    @app.agent(tickets_in)
+    async def on_tickets(stream: faust.StreamT) -> None:
+        await fold_keyed(stream, Topic.TICKETS, tickets, "ticket_id", fold_ticket)
+
     @app.agent(wfm_in)
     async def on_wfm(stream: faust.StreamT) -> None:
-        async for events in batches(stream, Topic.WFM):
-            cache, rows = _Cache(schedules), FactRows()
-            for event in events:
-                if event.type.startswith(("wfm.schedule_", "wfm.forecast_")):
-                    key = event.payload.queue.encode()
-                    book, done = fold_schedules(cache.get(key), event)
-                    cache.set(key, book)
-                    rows.extend(done)
-            cache.flush()
-            await emit(rows, [])
+        await fold_keyed(stream, Topic.WFM, schedules, "queue", fold_schedules,
+                         lambda e: e.type.startswith(("wfm.schedule_", "wfm.forecast_")))
 
     @app.agent(signals_topic)
     async def on_signals(stream: faust.StreamT) -> None:

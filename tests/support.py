@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import time
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-__all__ = ["REAL_DATA", "collect"]
+__all__ = ["REAL_DATA", "collect", "demo_events"]
 
 
 def _real_data() -> Path:
@@ -30,3 +31,13 @@ def collect(consumer: Any, count: int, *, deadline_s: float = 60.0) -> list[Any]
             raise AssertionError(f"only {len(items)} of {count} items within {deadline_s} s")
         items.extend(consumer.poll(max_events=count - len(items), timeout=0.5))
     return items
+
+
+@cache
+def demo_events(*, seed: int, days: int = 1) -> tuple[Any, ...]:
+    """The events of the bundled demo center simulated for ``days`` (once per session)."""
+    from callcore.simulator import Simulation
+
+    events: list[Any] = []
+    Simulation("demo", seed=seed, days=days).run(on_events=events.extend)
+    return tuple(events)

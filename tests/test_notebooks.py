@@ -19,8 +19,8 @@ import nbformat
 import numpy as np
 import pandas as pd
 import pytest
+from support import demo_events
 
-from callcore.simulator import Simulation
 from ingest.contract import Event
 from notebooks.run import NotebookError, execute
 from streams.sink import write_events
@@ -35,9 +35,7 @@ PLOTLY = "application/vnd.plotly.v1+json"
 
 @pytest.fixture(scope="module")
 def events() -> list[Event]:
-    out: list[Event] = []
-    Simulation("demo", seed=7, days=2).run(on_events=out.extend)
-    return out
+    return list(demo_events(seed=7, days=2))
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from support import demo_events
 from traces import OTHERS, TRANSFERRED, interleave, parse_trace
 
 from ingest.contract import Event
@@ -157,10 +158,7 @@ def fold_all_from(state: FactsState, events: list[Event]) -> tuple[FactsState, F
 
 
 def test_simulated_day_every_call_written_once() -> None:
-    from callcore.simulator import Simulation
-
-    events: list[Event] = []
-    Simulation("demo", seed=3).run(on_events=events.extend)
+    events = list(demo_events(seed=3))
     state, out = fold_all(events, end=False)
     offered = {e.payload.call_id for e in events if e.type == "call.offered"}
     assert sorted(c["call_id"] for c in out.calls) == sorted(offered)  # no flush needed

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 from clickhouse_fixtures import SCRIPT, ClickHouseServer
+from support import demo_events
 
-from callcore.simulator import Simulation
 from ingest.contract import Event
 from queuecast.cli import open_event_log
 from queuecast.config import load_settings
@@ -34,9 +34,7 @@ GROUP = "queuecast-streams"
 @pytest.fixture(scope="module")
 def two_days() -> list[Event]:
     """Two simulated days of the demo center, in time order (about 45,000 events)."""
-    events: list[Event] = []
-    Simulation("demo", seed=8, days=2).run(on_events=events.extend)
-    return events
+    return list(demo_events(seed=8, days=2))
 
 
 def cli_env(home: Path, **extra: str) -> dict[str, str]:

@@ -16,8 +16,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from support import demo_events
 
-from callcore.simulator import Simulation
 from ingest.contract import Event
 from ingest.log import EventLog
 from ingest.log.embedded import EmbeddedTransport
@@ -76,9 +76,7 @@ def wait_for(check: Callable[[], bool], *, timeout: float, what: str) -> None:
 
 def test_faust_worker_equals_the_in_process_host(kafka_broker: TansuBroker, tmp_path: Path,
                                                  unique: Callable[[str], str]) -> None:
-    events: list[Event] = []
-    Simulation("demo", seed=21).run(on_events=events.extend)
-    recorded = first_hour(events)
+    recorded = first_hour(list(demo_events(seed=21)))
 
     # the in-process host
     with EventLog(EmbeddedTransport(tmp_path / "events.sqlite3")) as log:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from support import demo_events
 
-from callcore.simulator import Simulation
 from ingest.contract import Event, Topic
 from ingest.log import EventLog
 from ingest.log.embedded import EmbeddedTransport
@@ -28,9 +28,7 @@ from warehouse.migrations import migrate
 @pytest.fixture(scope="module")
 def simulated() -> list[Event]:
     """A simulated day of the demo center (about 24,000 events)."""
-    events: list[Event] = []
-    Simulation("demo", seed=11).run(on_events=events.extend)
-    return events
+    return list(demo_events(seed=11))
 
 
 @pytest.fixture

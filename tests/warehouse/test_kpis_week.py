@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from support import demo_events
 
-from callcore.simulator import Simulation
 from ingest.contract import Event
 from streams.sink import write_events
 from warehouse import reports
@@ -23,9 +23,7 @@ COUNTS = ("offered", "answered", "abandoned", "short_abandoned", "answered_withi
 
 @pytest.fixture(scope="module")
 def week() -> list[Event]:
-    events: list[Event] = []
-    Simulation("demo", seed=5, days=7).run(on_events=events.extend)
-    return events
+    return list(demo_events(seed=5, days=7))
 
 
 @pytest.fixture(scope="module")
