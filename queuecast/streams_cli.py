@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from queuecast.alarming import notifiers_from_settings, rules_from_settings
 from queuecast.cli import err, open_event_log, progress, settings
@@ -24,9 +27,9 @@ from streams.facts import FACT_TABLES
 from streams.runner import RunReport, StreamsRunner
 from streams.sink import WarehouseSink
 from streams.views import ViewSettings
-from warehouse.client import Warehouse
+from warehouse.client import Warehouse, WarehouseError
 from warehouse.digest import table_digest, truncate
-from warehouse.migrations import migrate
+from warehouse.migrations import MigrationError, migrate
 
 __all__ = ["streams_app", "view_settings"]
 
@@ -42,6 +45,19 @@ def rollup_tables(warehouse: Warehouse) -> list[str]:
     return [str(name) for name in found["name"]] if not found.empty else []
 
 
+@contextmanager
+def _ready(url: str | None) -> Iterator[Warehouse]:
+    """The migrated warehouse; a warehouse that cannot be reached or migrated ends the
+    command with its message (nothing is committed to the log before it is written)."""
+    with open_cli_warehouse(url) as warehouse:
+        try:
+            migrate(warehouse)
+            yield warehouse
+        except (WarehouseError, MigrationError) as exc:
+            err.print(f"[red]warehouse error:[/red] {escape(str(exc))}")
+            raise typer.Exit(1) from None
+
+
 def view_settings(current: Settings) -> ViewSettings:
     """The live boards' settings from ``[streams]``."""
     config = current.streams
@@ -54,6 +70,12 @@ def view_settings(current: Settings) -> ViewSettings:
 def _run(current: Settings, warehouse: Warehouse, *, until_idle: bool,
          from_scratch: bool) -> tuple[RunReport, StreamsRunner]:
     config = current.streams
+    try:
+        alarms = rules_from_settings(current.alarms)
+        notifiers = notifiers_from_settings(current.alarms)
+    except ValueError as exc:
+        err.print(f"[red]configuration error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from None
     sink = WarehouseSink(warehouse, batch_rows=config.batch_rows,
                          batch_seconds=config.batch_seconds)
     stop = threading.Event()
@@ -63,8 +85,7 @@ def _run(current: Settings, warehouse: Warehouse, *, until_idle: bool,
             runner = StreamsRunner(log, sink, group=config.group, from_scratch=from_scratch,
                                    grace=timedelta(seconds=config.acw_grace_s),
                                    views=view_settings(current),
-                                   alarms=rules_from_settings(current.alarms),
-                                   notifiers=notifiers_from_settings(current.alarms))
+                                   alarms=alarms, notifiers=notifiers)
             report = runner.run(until_idle=until_idle, stop=stop, on_batch=lambda r: bar.update(
                 task, completed=r.events + r.restored,
                 description=f"events ({sum(r.written.values())} rows written)"))
@@ -109,8 +130,7 @@ def run_command(until_idle: UntilIdle = False, url: UrlOption = None,
                 as_json: JsonOption = False) -> None:
     """Fold the event log into the warehouse facts until stopped (Ctrl-C)."""
     current = settings()
-    with open_cli_warehouse(url) as warehouse:
-        migrate(warehouse)
+    with _ready(url) as warehouse:
         report, runner = _run(current, warehouse, until_idle=until_idle, from_scratch=False)
         _print(_summary(report, runner, warehouse), as_json)
 
@@ -119,8 +139,7 @@ def run_command(until_idle: UntilIdle = False, url: UrlOption = None,
 def rebuild_command(url: UrlOption = None, as_json: JsonOption = False) -> None:
     """Empty the fact and rollup tables and replay the whole log into them."""
     current = settings()
-    with open_cli_warehouse(url) as warehouse:
-        migrate(warehouse)
+    with _ready(url) as warehouse:
         truncate(warehouse, [*FACT_TABLES, *rollup_tables(warehouse)])
         err.print("fact and rollup tables emptied; replaying the log from the beginning")
         report, runner = _run(current, warehouse, until_idle=True, from_scratch=True)

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import pandas as pd
 import typer
+from rich.markup import escape
 
 from queuecast.cli import err, settings
 from warehouse.client import Warehouse, WarehouseError, open_warehouse
@@ -157,7 +158,7 @@ def dimensions_command(
         frames["calendar"] = calendar_rows(book, region=region, start=start, end=end,
                                            updated_at=now)
     except ValueError as exc:
-        err.print(f"[red]cannot build the dimensions:[/red] {exc}")
+        err.print(f"[red]cannot build the dimensions:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
     with open_cli_warehouse(url) as warehouse:
         migrate(warehouse)
