@@ -37,6 +37,7 @@ from typing import Any
 
 import faust
 import structlog
+from faust.serializers import codecs
 
 from ingest.contract import InvalidEventError, Topic, decode_event
 from ingest.log.eventlog import dead_letter_headers
@@ -99,6 +100,20 @@ class FaustSettings:
 _DEFAULT_PARTITIONS = {"calls": 6, "agents": 3, "tickets": 3, "wfm": 1}
 
 
+class _InternalPickle(codecs.Codec):
+    """Pickle without Faust's base64 layer and per-message warning, for the internal
+    topics only: their sole producer is this app (events arrive as validated JSON)."""
+
+    def _loads(self, s: bytes) -> Any:
+        return pickle.loads(s)
+
+    def _dumps(self, obj: Any) -> bytes:
+        return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+codecs.register("queuecast-internal", _InternalPickle())
+
+
 def make_app(settings: FaustSettings, sink: Callable[[], WarehouseSink]) -> faust.App:
     """The Faust app; ``sink`` opens the warehouse sink when the worker starts (the
     warehouse is opened in the worker's process, as chdb requires)."""
@@ -110,7 +125,7 @@ def make_app(settings: FaustSettings, sink: Callable[[], WarehouseSink]) -> faus
         topic_partitions=parts["calls"], topic_replication_factor=1,
         consumer_auto_offset_reset="earliest", broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=1.0, producer_acks=-1, stream_wait_empty=False,
-        key_serializer="raw", value_serializer="pickle", broker_max_poll_records=5_000,
+        key_serializer="raw", value_serializer="raw", broker_max_poll_records=5_000,
         stream_buffer_maxsize=20_000, producer_linger=0.05,
         table_cleanup_interval=3600.0)
 
@@ -120,7 +135,8 @@ def make_app(settings: FaustSettings, sink: Callable[[], WarehouseSink]) -> faus
 
     def internal(name: str, partitions: int) -> faust.TopicT:
         return app.topic(f"{app_id}-{name}", partitions=partitions, internal=True,
-                         key_type=bytes, value_serializer="pickle", key_serializer="raw")
+                         key_type=bytes, value_serializer="queuecast-internal",
+                         key_serializer="raw")
 
     def table(name: str, partitions: int) -> _Pickled:
         # use_partitioner: the changelog partition follows the key (murmur2, as the source
