@@ -23,7 +23,13 @@ import numpy as np
 import yaml
 
 from callcore import ivr
-from callcore.calendar import BusinessCalendar, CalendarConfigError, load_calendar
+from callcore.calendar import (
+    BusinessCalendar,
+    CalendarConfig,
+    CalendarConfigError,
+    DayOverride,
+    load_calendar,
+)
 from callcore.center import AgentConfig, CenterConfig, CenterConfigError, load_center
 from ingest.contract import (
     Event,
@@ -41,10 +47,13 @@ __all__ = [
     "AgentGroup",
     "ArrivalProfile",
     "Callers",
+    "DayNoise",
+    "Demand",
     "Deterministic",
     "Distribution",
     "Empirical",
     "Exponential",
+    "HolidayDemand",
     "HookModel",
     "IvrMenu",
     "Lognormal",
@@ -308,6 +317,83 @@ class Callers(_Model, frozen=True, kw_only=True):
     digits: Annotated[int, msgspec.Meta(ge=4, le=12)] = 8
 
 
+# -- demand over days (holidays, trend, day-to-day variation) -------------------------------
+
+
+class HolidayDemand(_Model, frozen=True, kw_only=True):
+    """Public holidays and official make-up workdays (CN 调休) in the offered calls.
+
+    Which dates they are comes from ``callcore.calendar`` (``chinese_calendar``, then the
+    ``holidays`` package, then ``overrides``). A holiday gets ``factor`` times a normal
+    workday's calls (the mean of the profile's Monday-Friday factors), a make-up workday
+    exactly a normal workday's calls, whatever weekday it falls on.
+    """
+
+    country: Annotated[str, msgspec.Meta(min_length=2, max_length=3)] = "CN"
+    subdivision: str | None = None
+    factor: NonNegative = 0.35
+    """A public holiday's calls relative to a normal workday's."""
+    names: dict[str, NonNegative] = msgspec.field(default_factory=dict)
+    """Factors of particular holidays instead of ``factor``: a key applies to every holiday
+    whose name contains it, ignoring case (``Spring Festival``, ``National Day``)."""
+    before: NonNegative = 1.0
+    """Factor of the last working day before a holiday (weekends in between skipped)."""
+    after: NonNegative = 1.0
+    """Factor of the first working day after a holiday (weekends in between skipped)."""
+    overrides: dict[date, DayOverride] = msgspec.field(default_factory=dict)
+    """Rulings on single dates, as in a business calendar (``kind``: regular, holiday or
+    workday, and a ``name``); they win over the built-in holiday data."""
+
+    def calendar(self, timezone: str) -> BusinessCalendar:
+        """The business calendar (no schedules) that tells holidays and make-up workdays."""
+        return BusinessCalendar(CalendarConfig(
+            timezone=timezone, country=self.country, subdivision=self.subdivision,
+            overrides=dict(self.overrides)))
+
+    def holiday_factor(self, name: str | None) -> float:
+        """The factor of the holiday called ``name``."""
+        lowered = (name or "").lower()
+        for key, value in self.names.items():
+            if key.lower() in lowered:
+                return value
+        return self.factor
+
+
+class DayNoise(_Model, frozen=True, kw_only=True):
+    """Day-to-day variation of the level: a log-normal AR(1) factor with mean 1.
+
+    log f(t) = persistence * log f(t - 1) + innovation, scaled so that f has the given
+    coefficient of variation; one center-wide factor for all numbers, times one per
+    number with ``source_cv``. Drawn from the run's seed, so runs are reproducible.
+    """
+
+    cv: Annotated[float, msgspec.Meta(ge=0, le=2)] = 0.06
+    """Coefficient of variation of the center-wide day factor."""
+    persistence: Annotated[float, msgspec.Meta(ge=0, lt=1)] = 0.7
+    """Lag-1 autocorrelation of the log day factor (0: independent days)."""
+    source_cv: Annotated[float, msgspec.Meta(ge=0, le=2)] = 0.0
+    """Coefficient of variation of each number's own day factor, on top."""
+
+
+class Demand(_Model, frozen=True, kw_only=True):
+    """How the expected calls of ``calls`` profiles change from day to day.
+
+    Each day's expected calls per interval are the profile's, times ``scale``, times the
+    weekday factor (a holiday's or make-up workday's instead, see ``holidays``), times the
+    trend, the day noise and ``day_factors``. Published-forecast arrivals are left as they
+    are.
+    """
+
+    holidays: HolidayDemand | None = None
+    trend_per_week: Annotated[float, msgspec.Meta(gt=-1, le=1)] = 0.0
+    """Multiplicative growth per week: 0.002 is +0.2 % a week (compounded daily)."""
+    trend_origin: date | None = None
+    """The date the trend factor is 1 (default: the first simulated day)."""
+    day_noise: DayNoise | None = None
+    day_factors: dict[date, NonNegative] = msgspec.field(default_factory=dict)
+    """Extra factors of single dates (a campaign day 1.6, an outage 0.2)."""
+
+
 class Scenario(_Model, frozen=True, kw_only=True):
     """A simulation scenario: a center, its traffic, its people, and the horizon."""
 
@@ -331,6 +417,9 @@ class Scenario(_Model, frozen=True, kw_only=True):
     queues: dict[str, QueueModel] = msgspec.field(default_factory=dict)
     """Per-queue models; a queue not listed uses ``queue_defaults``."""
     arrivals: Annotated[list[ArrivalProfile], msgspec.Meta(min_length=1)]
+    demand: Demand | None = None
+    """Holidays, trend and day-to-day variation of the ``calls`` profiles; none: every
+    day repeats the profile times its weekday factor."""
     schedules: list[Shift] = msgspec.field(default_factory=list)
     schedule_file: str | None = None
     """Path of a published schedule (``wfm.schedule_published`` events)."""
@@ -431,6 +520,11 @@ class Scenario(_Model, frozen=True, kw_only=True):
                              "after_call_work_s or drop after_call_work")
         for i, arrival in enumerate(self.arrivals):
             found += _arrival_problems(f"arrivals[{i}]", arrival, numbers)
+        if self.demand is not None and self.demand.holidays is not None:
+            try:
+                self.demand.holidays.calendar(self.timezone)
+            except CalendarConfigError as exc:
+                found.append(f"demand.holidays: {exc}")
         for i, shift in enumerate(self.schedules):
             where = f"schedules[{i}]"
             if not (shift.agents or shift.groups or shift.teams):

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -42,6 +42,7 @@ from callcore.engine import CommandRejectedError, Engine, RegionLookup
 from callcore.scenario import (
     WEEKDAYS,
     ArrivalProfile,
+    Demand,
     Deterministic,
     Distribution,
     IvrMenu,
@@ -59,12 +60,16 @@ from callcore.scenario import (
 from ingest.contract import Event, Payload
 from ingest.log import EventLog
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = [
     "METRICS",
     "QueueResult",
     "ReplicationResult",
     "Simulation",
     "SimulationResult",
+    "arrival_history",
 ]
 
 METRICS = ("offered", "answered", "abandoned", "service_level", "asa", "aht", "p_wait",
@@ -80,6 +85,8 @@ _END_OF_RUN = "end_of_simulation"
 _ANSWER, _HANGUP, _ACW_END, _PATIENCE, _RONA_READY = 0, 1, 2, 3, 4
 _LOGIN, _LOGOUT, _BREAK, _BREAK_END, _RETRY, _IVR_INPUT, _VOICEMAIL = 5, 6, 7, 8, 9, 10, 11
 _LEAVE = "leave"
+_NOISE_EPOCH = date(2000, 1, 1)
+"""Day noise runs from this date, so overlapping runs agree on each date's factor."""
 
 
 # -- random streams ---------------------------------------------------------------------
@@ -385,6 +392,8 @@ class Simulation:
         self.end_ms = _local_ms(self.zone, scenario.start, scenario.days * 1440)
         self.sources = tuple(
             _Source(a.number, a, tuple(read_forecast(a, self.center))) for a in scenario.arrivals)
+        self._demand = (None if scenario.demand is None
+                       else _DemandPlan(scenario, scenario.demand, self.sources))
         self.shifts = self._shift_instances()
 
     def run(self, *, log: EventLog | None = None,
@@ -425,8 +434,13 @@ class Simulation:
     # -- precomputed plan ------------------------------------------------------------
 
     def day_intervals(self, day: int) -> list[tuple[int, int, int, float]]:
-        """(source, start_ms, end_ms, expected calls) of local day ``day`` (0-based)."""
+        """(source, start_ms, end_ms, expected calls) of local day ``day`` (0-based).
+
+        With a ``demand`` section the expected calls include that day's holiday, trend and
+        day-noise factors (the noise drawn from this model's seed).
+        """
         local = self.scenario.start + timedelta(days=day)
+        levels = None if self._demand is None else self._demand.levels(self.seed, day)
         day_start = _local_ms(self.zone, local, 0)
         day_end = _local_ms(self.zone, local, 1440)
         found: list[tuple[int, int, int, float]] = []
@@ -436,7 +450,10 @@ class Simulation:
                 found += [(index, a, b, calls) for a, b, calls in source.forecast
                           if day_start <= a < day_end and a >= self.start_ms]
                 continue
-            factor = profile.scale * profile.weekdays.get(WEEKDAYS[local.weekday()], 1.0)
+            if levels is None:
+                factor = profile.scale * profile.weekdays.get(WEEKDAYS[local.weekday()], 1.0)
+            else:
+                factor = profile.scale * float(levels[index])
             first = clock_minutes(profile.start)
             step = profile.interval_minutes
             for k, calls in enumerate(profile.calls):
@@ -478,6 +495,198 @@ def _local_ms(zone: ZoneInfo, day: date, minutes: int) -> int:
     minutes %= 1440
     moment = datetime(day.year, day.month, day.day, minutes // 60, minutes % 60, tzinfo=zone)
     return int(moment.timestamp() * 1000)
+
+
+def _arrival_generators(model: Simulation) -> list[np.random.Generator]:
+    """The arrival streams of a run, one per source (what ``_draw_day`` draws from)."""
+    return [_generator(model.seed, f"arrivals:{i}:{s.number}")
+            for i, s in enumerate(model.sources)]
+
+
+def _draw_day(model: Simulation, day: int, rngs: Sequence[np.random.Generator]
+              ) -> list[tuple[int, np.ndarray]]:
+    """(source, arrival instants in epoch ms) of one local day, per source with arrivals.
+
+    Piecewise-constant rates: a Poisson count per interval, uniform instants in it. Days
+    must be drawn in order from day 0: each source's stream runs on across days.
+    """
+    intervals = model.day_intervals(day)
+    drawn: list[tuple[int, np.ndarray]] = []
+    for index in range(len(model.sources)):
+        mine = [(a, b, c) for s, a, b, c in intervals if s == index]
+        if not mine:
+            continue
+        rng = rngs[index]
+        starts = np.array([a for a, _, _ in mine], dtype=np.int64)
+        widths = np.array([b - a for a, b, _ in mine], dtype=np.int64)
+        counts = rng.poisson(np.array([c for _, _, c in mine], dtype=float))
+        offsets = rng.random(int(counts.sum()))
+        drawn.append((index, np.repeat(starts, counts)
+                      + np.floor(offsets * np.repeat(widths, counts)).astype(np.int64)))
+    return drawn
+
+
+class _DemandPlan:
+    """A scenario's ``demand`` section resolved to factors per local day and source.
+
+    The calendar part (weekday, holiday or make-up workday, trend, ``day_factors``) is
+    fixed; the day noise depends on the seed and is drawn once per seed.
+    """
+
+    def __init__(self, scenario: Scenario, demand: Demand,
+                 sources: Sequence[_Source]) -> None:
+        self.scenario = scenario
+        self.demand = demand
+        self.sources = tuple(sources)
+        self._fixed: np.ndarray = np.empty((0, len(sources)))
+        self._noise: dict[int, np.ndarray] = {}
+
+    def levels(self, seed: int, day: int) -> np.ndarray:
+        """Per source: the factor replacing the weekday factor on local day ``day``."""
+        days = max(self.scenario.days, day + 1)
+        if len(self._fixed) < days:
+            self._fixed = self._calendar_factors(days)
+        noise = self._noise.get(seed)
+        if noise is None or len(noise) < days:
+            noise = self._noise[seed] = self._day_noise(seed, days)
+        return self._fixed[day] * noise[day]
+
+    def _calendar_factors(self, days: int) -> np.ndarray:
+        demand = self.demand
+        start = self.scenario.start
+        dates = [start + timedelta(days=d) for d in range(days)]
+        weekday = np.array([[s.profile.weekdays.get(WEEKDAYS[day.weekday()], 1.0)
+                             for s in self.sources] for day in dates])
+        workday = np.array([np.mean([s.profile.weekdays.get(w, 1.0) for w in WEEKDAYS[:5]])
+                            for s in self.sources])
+        per_day = np.ones(days)
+        holidays = demand.holidays
+        if holidays is not None:
+            calendar = holidays.calendar(self.scenario.timezone)
+
+            def working(day: date) -> bool:
+                kind = calendar.day(day).kind
+                return kind == "workday" or (kind == "regular" and day.weekday() < 5)
+
+            def next_holiday(day: date, step: int) -> bool:
+                """Whether the nearest day that way that is not a plain weekend day is a
+                public holiday."""
+                for _ in range(7):
+                    day += timedelta(days=step)
+                    found = calendar.day(day)
+                    if found.kind != "regular" or day.weekday() < 5:
+                        return found.kind == "holiday"
+                return False
+
+            for d, day in enumerate(dates):
+                found = calendar.day(day)
+                if found.kind == "holiday":
+                    weekday[d] = workday * holidays.holiday_factor(found.name)
+                elif found.kind == "workday":
+                    weekday[d] = workday
+                if working(day):
+                    per_day[d] *= ((holidays.before if next_holiday(day, 1) else 1.0)
+                                   * (holidays.after if next_holiday(day, -1) else 1.0))
+        origin = demand.trend_origin or start
+        weeks = np.array([(day - origin).days / 7 for day in dates])
+        per_day *= (1.0 + demand.trend_per_week) ** weeks
+        per_day *= np.array([demand.day_factors.get(day, 1.0) for day in dates])
+        return weekday * per_day[:, None]
+
+    def _day_noise(self, seed: int, days: int) -> np.ndarray:
+        """The noise of each day and source. The series runs from ``_NOISE_EPOCH`` (or the
+        first day, if earlier), so a date gets the same factor whatever day a run starts."""
+        noise = self.demand.day_noise
+        if noise is None:
+            return np.ones((days, len(self.sources)))
+        start = self.scenario.start
+        skip = (start - min(_NOISE_EPOCH, start)).days
+
+        def series(name: str, cv: float) -> np.ndarray:
+            return _ar1_lognormal(_generator(seed, name), skip + days, cv,
+                                  noise.persistence)[skip:]
+
+        center = series("demand:day_noise", noise.cv)
+        own = np.column_stack([series(f"demand:day_noise:{i}:{s.number}", noise.source_cv)
+                               for i, s in enumerate(self.sources)])
+        return center[:, None] * own
+
+
+def _ar1_lognormal(rng: np.random.Generator, days: int, cv: float,
+                   persistence: float) -> np.ndarray:
+    """Mean-1 log-normal factors whose logs are a stationary AR(1) with that persistence."""
+    if cv == 0:
+        return np.ones(days)
+    from scipy.signal import lfilter
+
+    sigma = float(np.sqrt(np.log1p(cv * cv)))
+    shocks = rng.standard_normal(days) * sigma
+    shocks[1:] *= np.sqrt(1.0 - persistence * persistence)  # day 0: the stationary spread
+    logs = lfilter([1.0], [1.0, -persistence], shocks)
+    return np.exp(logs - sigma * sigma / 2)
+
+
+def arrival_history(scenario: Scenario | Path | str, *, seed: int | None = None,
+                    start: date | None = None, days: int | None = None,
+                    interval_minutes: int | None = None,
+                    on_day: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+    """Offered first-attempt calls per interval and queue, without simulating the calls.
+
+    Draws the arrivals exactly as ``Simulation.run`` does (same model, seed and random
+    streams), so a run of the same scenario offers the same calls at the same instants;
+    retrials are left out. Returns columns ``timestamp`` (naive local start of the
+    interval), ``queue`` (the queue the dialled number enters, else the number itself)
+    and ``calls`` (int), every interval of every day for every queue, zeros included.
+    ``interval_minutes`` (default: the smallest of the profiles') must divide a day;
+    ``start`` and ``days`` override the scenario's. ``on_day(done, total)`` reports
+    progress.
+    """
+    import pandas as pd
+
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    if days is not None and days < 1:
+        raise ValueError(f"days must be at least 1, got {days}")
+    if start is not None:
+        scenario = msgspec.structs.replace(scenario, start=start)
+    model = Simulation(scenario, seed=seed, days=days)
+    step = interval_minutes or min(a.interval_minutes for a in model.scenario.arrivals)
+    if step < 1 or 1440 % step:
+        raise ValueError(f"interval_minutes must divide a day (5, 15, 30, 60, ...), "
+                         f"got {step}")
+    entries = {n.number: n.entry for n in model.center.numbers}
+    source_queue = [entries[s.number].target if entries[s.number].kind == "queue"
+                    else s.number for s in model.sources]
+    queues = list(dict.fromkeys(source_queue))
+    column = np.array([queues.index(q) for q in source_queue], dtype=np.int64)
+    total = model.scenario.days
+    per_day = 1440 // step
+    counts = np.zeros((total * per_day, len(queues)), dtype=np.int64)
+    rngs = _arrival_generators(model)
+    for day in range(total):
+        local = model.scenario.start + timedelta(days=day)
+        edges = np.array([_local_ms(model.zone, local, k * step) for k in range(per_day + 1)],
+                         dtype=np.int64)
+        regular = bool(np.all(np.diff(edges) == step * 60_000))
+        for index, instants in _draw_day(model, day, rngs):
+            instants = instants[instants < model.end_ms]
+            if regular:
+                slot = np.searchsorted(edges, instants, side="right") - 1
+            else:  # a daylight-saving change: count by wall-clock time, as the timestamps say
+                wall = (pd.to_datetime(instants, unit="ms", utc=True).tz_convert(model.zone)
+                        .tz_localize(None))
+                slot = ((wall - pd.Timestamp(local)) // pd.Timedelta(minutes=step)).to_numpy()
+            counts[day * per_day:(day + 1) * per_day, column[index]] += np.bincount(
+                slot, minlength=per_day)
+        if on_day is not None:
+            on_day(day + 1, total)
+    stamps = pd.date_range(pd.Timestamp(model.scenario.start), periods=total * per_day,
+                           freq=f"{step}min")
+    return pd.DataFrame({
+        "timestamp": np.repeat(stamps.values, len(queues)),
+        "queue": np.tile(np.array(queues, dtype=object), len(stamps)),
+        "calls": counts.reshape(-1),
+    })
 
 
 # -- one run ---------------------------------------------------------------------------------
@@ -542,8 +751,7 @@ class _Run:
                       for name, hook in scenario.hooks.items()}
         self.ivr_touched: dict[str, _Call] = {}
         self.extensions = {a.id: str(10_000 + i) for i, a in enumerate(model.center.agents)}
-        self.arrival_rng = [_generator(seed, f"arrivals:{i}:{s.number}")
-                            for i, s in enumerate(model.sources)]
+        self.arrival_rng = _arrival_generators(model)
         self.caller_rng = [_generator(seed, f"callers:{i}:{s.number}")
                            for i, s in enumerate(model.sources)]
         callers = scenario.callers
@@ -675,25 +883,11 @@ class _Run:
     # -- arrivals ----------------------------------------------------------------------
 
     def _day_arrivals(self, day: int) -> tuple[list[int], list[int], list[int]]:
-        """Arrival instants, sources and caller numbers of one local day, in time order.
-
-        Piecewise-constant rates: a Poisson count per interval, uniform instants in it.
-        """
+        """Arrival instants, sources and caller numbers of one local day, in time order."""
         times: list[np.ndarray] = []
         sources: list[np.ndarray] = []
         callers: list[np.ndarray] = []
-        intervals = self.model.day_intervals(day)
-        for index in range(len(self.model.sources)):
-            mine = [(a, b, c) for s, a, b, c in intervals if s == index]
-            if not mine:
-                continue
-            rng = self.arrival_rng[index]
-            starts = np.array([a for a, _, _ in mine], dtype=np.int64)
-            widths = np.array([b - a for a, b, _ in mine], dtype=np.int64)
-            counts = rng.poisson(np.array([c for _, _, c in mine], dtype=float))
-            offsets = rng.random(int(counts.sum()))
-            instants = (np.repeat(starts, counts)
-                        + np.floor(offsets * np.repeat(widths, counts)).astype(np.int64))
+        for index, instants in _draw_day(self.model, day, self.arrival_rng):
             times.append(instants)
             sources.append(np.full(len(instants), index, dtype=np.int64))
             callers.append(self.caller_rng[index].integers(0, self.caller_space,

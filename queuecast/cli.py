@@ -7,15 +7,18 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
+import click
 import msgspec
 import typer
 from rich.console import Console
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer.core import TyperGroup
 
 from ingest.contract import Topic, decode_event, encode_event
 from ingest.contract.codec import InvalidEventError
@@ -420,7 +423,24 @@ def callcore_openapi(
 # -- simulator (callcore.simulator) -----------------------------------------------------
 
 
-@app.command("simulate")
+class _SimulateGroup(TyperGroup):
+    """``simulate SCENARIO ...`` runs a scenario (the ``run`` command); ``simulate
+    arrivals ...`` and other sub-commands are named."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+simulate_app = typer.Typer(
+    cls=_SimulateGroup, no_args_is_help=True,
+    help="Simulate a scenario: `simulate SCENARIO` runs it into the event log, `simulate "
+    "arrivals` writes its offered-calls history as CSV.")
+app.add_typer(simulate_app, name="simulate")
+
+
+@simulate_app.command("run")
 def simulate(
     scenario: Annotated[str, typer.Argument(
         help="Scenario YAML file, or a bundled scenario: demo, large.")],
@@ -459,6 +479,41 @@ def simulate(
         Console().print(result.table())
     if result.rejected:
         err.print(f"[yellow]engine rejected commands:[/yellow] {result.rejected}")
+
+
+@simulate_app.command("arrivals")
+def simulate_arrivals(
+    scenario: Annotated[str, typer.Option(
+        help="Scenario YAML file, or a bundled scenario: demo, large.")],
+    out: Annotated[Path, typer.Option(help="CSV file to write (timestamp,queue,calls).",
+                                      dir_okay=False)],
+    start: Annotated[datetime | None, typer.Option(
+        formats=["%Y-%m-%d"], help="First day (default: the scenario's start).")] = None,
+    days: Annotated[int | None, typer.Option(help="Days (default: the scenario's).")] = None,
+    interval: Annotated[int | None, typer.Option(
+        help="Interval minutes, e.g. 15, 30 or 60 (default: the profiles').")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: the scenario's).")]
+    = None,
+) -> None:
+    """Write a scenario's offered calls per interval and queue as CSV, without simulating calls.
+
+    The arrivals are drawn exactly as the simulator draws them (holidays, trend and day
+    noise included): a history to forecast from.
+    """
+    from callcore.simulator import arrival_history
+
+    try:
+        with progress("simulated days") as (bar, task):
+            history = arrival_history(
+                scenario, seed=seed, start=None if start is None else start.date(), days=days,
+                interval_minutes=interval,
+                on_day=lambda done, total: bar.update(task, completed=done, total=total))
+    except ValueError as exc:
+        err.print(f"[red]scenario error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    history.to_csv(out, index=False, date_format="%Y-%m-%d %H:%M:%S")
+    err.print(f"wrote {out}: {len(history):,} rows, {int(history['calls'].sum()):,} calls, "
+              f"{history['queue'].nunique()} queues")
 
 
 # -- staffing (scheduling.erlang) -------------------------------------------------------
