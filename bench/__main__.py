@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from bench import eventlog, simulator, streams, warehouse, wfm
+from bench import eventlog, forecasting, simulator, streams, warehouse, wfm
 
-SUITES = {"eventlog": eventlog.run, "simulator": simulator.run, "streams": streams.run,
+SUITES = {"eventlog": eventlog.run, "forecasting": forecasting.run, "simulator": simulator.run,
+          "streams": streams.run,
           "warehouse": warehouse.run, "wfm": wfm.run}
 
 

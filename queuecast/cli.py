@@ -584,3 +584,7 @@ app.add_typer(warehouse_app, name="warehouse")
 from queuecast.streams_cli import streams_app  # noqa: E402
 
 app.add_typer(streams_app, name="streams")
+
+from queuecast.forecast_cli import forecast_app  # noqa: E402
+
+app.add_typer(forecast_app, name="forecast")
