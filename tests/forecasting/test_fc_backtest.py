@@ -305,8 +305,8 @@ def test_improvement_over_baselines_per_queue_and_pooled() -> None:
 
 
 def test_parallel_equals_serial_and_reports_progress() -> None:
-    pytest.importorskip("joblib")
-    cloudpickle = pytest.importorskip("cloudpickle")
+    import cloudpickle  # joblib depends on it
+
     # loky workers cannot import this test module by name: ship its models by value
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     serial_ticks: list[int] = []
