@@ -17,10 +17,12 @@ import pandas as pd
 
 from ingest.contract import Event
 from ingest.contract.agents import AgentLoggedOut, AgentStateChanged
+from streams.pickling import by_fields
 
 __all__ = ["OpenSpell", "Spell", "fold", "state_spells", "step"]
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class OpenSpell:
     """The state an agent is in since ``since``."""
@@ -34,6 +36,7 @@ class OpenSpell:
     queue: str | None = None
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Spell:
     """A closed state interval of one agent, ``end`` exclusive."""

@@ -52,6 +52,7 @@ from ingest.contract.wfm import ForecastPublished, ScheduleChanged, SchedulePubl
 from scheduling.publish import SCHEDULE_ROW_COLUMNS, ScheduleBook, revision_rows
 from scheduling.publish import apply as apply_schedule
 from streams.agent_states import OpenSpell, Spell, step
+from streams.pickling import by_fields
 
 __all__ = [
     "FACT_KEYS",
@@ -96,6 +97,7 @@ _SHAPING = frozenset({CallOffered, IvrEntered, IvrLeft, CallQueued, RingNoAnswer
 Row = dict[str, Any]
 
 
+@by_fields
 @dataclass(slots=True)
 class FactRows:
     """Rows completed by one or more events, per warehouse table."""
@@ -140,6 +142,7 @@ NOTHING = FactRows((), (), (), (), (), (), ())  # type: ignore[arg-type]
 """The rows of an event that completed none: shared, and read-only (its tables are tuples)."""
 
 
+@by_fields
 @dataclass(slots=True)
 class _Leg:
     kind: str
@@ -149,6 +152,7 @@ class _Leg:
     opened_by: str
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class AcwReported:
     """An agent has moved on from a call: its after-call work on it (the agents -> calls
@@ -160,6 +164,7 @@ class AcwReported:
     at: datetime
 
 
+@by_fields
 @dataclass(slots=True)
 class CallFacts:
     """One call being built from its events (the state of a call key)."""
@@ -198,6 +203,7 @@ class CallFacts:
     reported_at: datetime | None = None
 
 
+@by_fields
 @dataclass(slots=True)
 class _Binding:
     """The call an agent is working on (talking, on hold or in after-call work)."""
@@ -207,6 +213,7 @@ class _Binding:
     acw_since: datetime | None = None
 
 
+@by_fields
 @dataclass(slots=True)
 class AgentFacts:
     """The state of an agent key: its open state spell and the call it works on."""

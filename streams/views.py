@@ -42,6 +42,7 @@ from ingest.contract.calls import (
     CallQueued,
     CallTransferred,
 )
+from streams.pickling import by_fields
 
 __all__ = [
     "AgentSignal",
@@ -119,6 +120,7 @@ def _local_minute(zone: str, interval_minutes: int, minute: int) -> tuple[date, 
 # -- stage 1: calls -> queue signals ---------------------------------------------------
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class QueueSignal:
     """Something that happened to a call in a queue (the queue stage's input)."""
@@ -131,6 +133,7 @@ class QueueSignal:
     handle_s: float = 0.0
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class CallPosition:
     """Where a call stands for the boards: its current queue and since when it waits."""
@@ -192,6 +195,7 @@ def handled_signal(call_row: Mapping[str, object]) -> QueueSignal | None:
 # -- stage 2: agents -> their state in each queue --------------------------------------
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class AgentSignal:
     """An agent's state as seen by one queue it serves (``None``: no longer serves it)."""
@@ -236,6 +240,7 @@ def agent_signals(skills: dict[str, frozenset[str]], states: dict[str, str],
 # -- stage 3: the queue board ----------------------------------------------------------
 
 
+@by_fields
 @dataclass(slots=True)
 class Counts:
     """Counters over a period (today, or one interval)."""
@@ -307,6 +312,7 @@ class Counts:
             self.handle_s += signal.handle_s
 
 
+@by_fields
 @dataclass(slots=True)
 class QueueState:
     """One queue's board: calls waiting now, counts today and per interval, agents.
@@ -416,6 +422,7 @@ def _estimated_wait(waiting: int, aht_s: float | None, by_state: Mapping[str, in
 # -- the agent board -------------------------------------------------------------------
 
 
+@by_fields
 @dataclass(slots=True)
 class AgentState:
     """One agent's board: current state and today's totals (updated in place)."""
