@@ -10,21 +10,18 @@ counts gaps as logged out.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 import pandas as pd
 
 from ingest.contract import Event
 from ingest.contract.agents import AgentLoggedOut, AgentStateChanged
-from streams.pickling import by_fields
 
 __all__ = ["OpenSpell", "Spell", "fold", "state_spells", "step"]
 
 
-@by_fields
-@dataclass(frozen=True, slots=True)
-class OpenSpell:
+class OpenSpell(NamedTuple):
     """The state an agent is in since ``since``."""
 
     state: str
@@ -36,9 +33,7 @@ class OpenSpell:
     queue: str | None = None
 
 
-@by_fields
-@dataclass(frozen=True, slots=True)
-class Spell:
+class Spell(NamedTuple):
     """A closed state interval of one agent, ``end`` exclusive."""
 
     agent_id: str

@@ -20,10 +20,10 @@ waits and states.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 from ingest.contract import Event, Topic
@@ -85,6 +85,10 @@ class ViewSettings:
     time_zone: str = "UTC"
     thresholds: Mapping[str, float] = field(default_factory=dict)
     """Per-queue service-level thresholds overriding ``sl_threshold_s``."""
+    _last_minute: list[Any] = field(default_factory=lambda: [None, None, None],
+                                    compare=False, repr=False)
+    """The last minute looked up (start, end, its local day and interval): events come
+    in time order, so most lookups are two datetime comparisons."""
 
     def threshold(self, queue: str) -> float:
         """The service-level threshold of ``queue``."""
@@ -97,15 +101,24 @@ class ViewSettings:
 
     def local_day(self, at: datetime) -> date:
         """The center's calendar day of ``at``."""
-        return _local_minute(self.time_zone, self.interval_minutes, _epoch_minute(at))[0]
+        return self._minute_of(at)[0]
 
     def interval_of(self, at: datetime) -> datetime:
         """The start (UTC) of the interval holding ``at``, on the center's clock."""
-        return _local_minute(self.time_zone, self.interval_minutes, _epoch_minute(at))[1]
+        return self._minute_of(at)[1]
+
+    def _minute_of(self, at: datetime) -> tuple[date, datetime]:
+        last = self._last_minute
+        if last[0] is not None and last[0] <= at < last[1]:
+            return last[2]
+        minute = int(at.timestamp()) // 60
+        found = _local_minute(self.time_zone, self.interval_minutes, minute)
+        start = datetime.fromtimestamp(minute * 60, UTC)
+        last[:] = (start, start + _MINUTE, found)
+        return found
 
 
-def _epoch_minute(at: datetime) -> int:
-    return int(at.timestamp()) // 60
+_MINUTE = timedelta(minutes=1)
 
 
 @lru_cache(maxsize=4096)
@@ -120,9 +133,7 @@ def _local_minute(zone: str, interval_minutes: int, minute: int) -> tuple[date, 
 # -- stage 1: calls -> queue signals ---------------------------------------------------
 
 
-@by_fields
-@dataclass(frozen=True, slots=True)
-class QueueSignal:
+class QueueSignal(NamedTuple):
     """Something that happened to a call in a queue (the queue stage's input)."""
 
     queue: str
@@ -133,9 +144,7 @@ class QueueSignal:
     handle_s: float = 0.0
 
 
-@by_fields
-@dataclass(frozen=True, slots=True)
-class CallPosition:
+class CallPosition(NamedTuple):
     """Where a call stands for the boards: its current queue and since when it waits."""
 
     queue: str | None = None
@@ -166,19 +175,19 @@ def call_signals(positions: dict[str, CallPosition], event: Event) -> list[Queue
         if where.waiting_since is not None:
             signals.append(QueueSignal(where.queue, call_id, "answered", at,
                                        wait_s=payload.wait_s))
-        positions[call_id] = replace(where, waiting_since=None)
+        positions[call_id] = where._replace(waiting_since=None)
     elif isinstance(payload, CallAbandoned) and where.queue is not None:
         if where.waiting_since is not None and payload.stage != "ivr":
             signals.append(QueueSignal(where.queue, call_id, "abandoned", at,
                                        wait_s=payload.wait_s))
-        positions[call_id] = replace(where, waiting_since=None)
+        positions[call_id] = where._replace(waiting_since=None)
     elif isinstance(payload, CallTransferred | CallEnded):
         if where.queue is not None and where.waiting_since is not None:
             signals.append(QueueSignal(where.queue, call_id, "left", at))
         if isinstance(payload, CallEnded):
             positions.pop(call_id, None)
         else:
-            positions[call_id] = replace(where, waiting_since=None)
+            positions[call_id] = where._replace(waiting_since=None)
     return signals
 
 
@@ -195,9 +204,7 @@ def handled_signal(call_row: Mapping[str, object]) -> QueueSignal | None:
 # -- stage 2: agents -> their state in each queue --------------------------------------
 
 
-@by_fields
-@dataclass(frozen=True, slots=True)
-class AgentSignal:
+class AgentSignal(NamedTuple):
     """An agent's state as seen by one queue it serves (``None``: no longer serves it)."""
 
     queue: str
