@@ -20,7 +20,8 @@ Metrics (``a`` offered calls, ``f`` forecast mean, sums over the test intervals)
   would push any model's coverage towards 100%.
 
 The automatic choice per queue and horizon is the model with the lowest criterion (WAPE by
-default); the planner can override it (``BacktestResult.override``), which returns a new
+default; the fewest absolute errors when the criterion is undefined, e.g. a queue without calls
+in the test period); the planner can override it (``BacktestResult.override``), which returns a new
 result and records the change.
 """
 
@@ -419,11 +420,13 @@ def _check_length(queue: str, calls: pd.Series, test_days: int, min_days: int) -
     before = (_test_start(calls, test_days) - calls.index[0]) / _DAY
     if before < min_days:
         span = (calls.index[-1] + calls.index.freq - calls.index[0]) / _DAY
+        most = math.floor(span) - min_days
+        fix = (f"lower test_days to at most {most} or supply a longer history" if most >= 1
+               else f"supply at least {min_days + 1} days of history")
         raise BacktestInputError(
             f"test_days={test_days} leaves {max(before, 0):g} day(s) of queue {queue!r} before "
             f"the test period, but the models need {min_days}: the history spans {span:g} "
-            f"day(s); lower test_days to at most {math.floor(span) - min_days} or supply a "
-            "longer history")
+            f"day(s); {fix}")
 
 
 def _origins(calls: pd.Series, test_days: int, days: int) -> Iterator[tuple[int, int]]:
@@ -557,6 +560,10 @@ def _automatic_choice(table: pd.DataFrame, criterion: str) -> pd.Series:
     chosen = pd.Series(False, index=table.index)
     for _, group in score.groupby([table["queue"], table["horizon"]], sort=False):
         valid = group.dropna()
+        if not len(valid):
+            # No calls in the test period (WAPE and bias undefined): the fewest calls wrongly
+            # forecast; the models of a queue and horizon share the same test intervals.
+            valid = table.loc[group.index, "sum_abs_error"].dropna()
         if len(valid):
             # idxmin keeps the first of equal scores: ties go to the earlier model in `models`
             chosen[valid.idxmin()] = True
@@ -605,17 +612,20 @@ def improvement_over_baselines(
     errors = actual = base_errors = covered = open_ = 0.0
     for queue, rows in at.groupby("queue", sort=False):
         chosen = rows[rows["chosen"]]
-        base = rows[rows["model"].isin(baselines)].dropna(subset=["wape"])
+        base = rows[rows["model"].isin(baselines)].dropna(subset=["sum_abs_error"])
         if chosen.empty or base.empty:
             raise BacktestInputError(
                 f"queue {queue!r} at horizon {label} has no chosen model or no baseline that "
                 "ran: rerun with errors='raise' to see why")
         pick = chosen.iloc[0]
-        best = base.loc[base["wape"].idxmin()]
+        # Same test intervals for every model of a queue: the fewest absolute errors is the
+        # lowest WAPE, and still defined when the test period had no calls.
+        best = base.loc[base["sum_abs_error"].idxmin()]
         records.append({
             "queue": queue, "chosen": pick["model"], "chosen_wape": pick["wape"],
             "best_baseline": best["model"], "best_baseline_wape": best["wape"],
-            "improvement": 1 - pick["wape"] / best["wape"] if best["wape"] > 0 else math.nan,
+            "improvement": (1 - pick["sum_abs_error"] / best["sum_abs_error"]
+                            if best["sum_abs_error"] > 0 else math.nan),
             "coverage_80": pick["coverage_80"],
         })
         errors += pick["sum_abs_error"]

@@ -13,11 +13,9 @@ Models:
 
 - ``seasonal_naive``: the same weekday and interval last week.
 - ``weekday_average``: mean of the same weekday and interval over the last ``weeks`` weeks.
-- ``holt_winters``: over the last ``window_weeks`` weeks, the series is divided by a weekday
-  factor (mean daily total of that weekday over the window, relative to all days); additive
-  Holt-Winters (no trend) with a daily season runs on the open days of that series (days of a
-  closed weekday are skipped, so zeros never meet a multiplicative term), and the forecast is
-  multiplied back.
+- ``holt_winters``: additive Holt-Winters (no trend) over the last ``window_weeks`` weeks
+  with one weekly season of intervals, which holds both the intraday and the weekday
+  pattern (a short Friday or a closed Sunday keeps its own shape).
 - ``mstl``: MSTL with a daily and a weekly period over the last ``window_weeks`` weeks; the
   trend plus remainder is forecast by simple exponential smoothing and the seasonal sum is
   carried over from the same interval one week earlier.
@@ -34,8 +32,9 @@ Models:
 Prediction intervals (see ``forecasting.intervals``) are negative binomial with variance
 ``m + phi * m**2``. ``phi`` comes from each model's own one-day-ahead errors over the last
 ``dispersion_days`` days: for the interval-level models (baselines, Holt-Winters, MSTL) from
-the errors of the intervals themselves (Holt-Winters and MSTL scale them up because their
-weekly terms average the very days being checked); for ``regression`` and ``two_stage`` from
+the errors of the intervals themselves, each day forecast from the end of the day before
+(Holt-Winters and MSTL scale them up because their weekly terms and smoothing weights are
+estimated on the very days being checked); for ``regression`` and ``two_stage`` from
 the errors of daily totals plus the over-dispersion of intervals around ``day total x
 profile``, and ``two_stage`` widens it with the horizon as the day-level state variance grows.
 Slots whose last four same-weekday values were all zero (a center closed at night or on a
@@ -182,6 +181,24 @@ def _same_weekday_mean(values: np.ndarray, rows: np.ndarray, weeks: int) -> np.n
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
+def _recent_open(values: np.ndarray, rows: np.ndarray, calendar: pd.DataFrame) -> np.ndarray:
+    """Per target row and interval, the recent same-weekday mean; 0 marks a closed slot.
+
+    A make-up workday opens like a workday even on a weekday the center is closed (CN 调休):
+    its slot is closed only when closed on every Monday to Friday of its week.
+    """
+    recent = _same_weekday_mean(values, rows, _CLOSED_WEEKS)
+    makeup = calendar["makeup_workday"].to_numpy(dtype=bool)
+    if makeup.any():
+        monday = rows[makeup] - calendar["weekday"].to_numpy(dtype=int)[makeup]
+        workdays = _same_weekday_mean(
+            values, (monday[:, None] + np.arange(5)[None, :]).ravel(), _CLOSED_WEEKS)
+        # Unknown (no history for that weekday) counts as open.
+        workdays = np.nan_to_num(workdays, nan=1.0).reshape(len(monday), 5, -1)
+        recent[makeup] = workdays.max(axis=1)
+    return recent
+
+
 class Fitted(ABC):
     """A fitted model: ``predict(periods)`` gives the forecast frame for the next intervals.
 
@@ -207,8 +224,9 @@ class Fitted(ABC):
         first_row = len(days.dates) - 1
         dates = pd.date_range(days.dates[-1], index[-1].normalize(), freq="D")
         rows = first_row + np.arange(len(dates))
-        mean, phi = self._forecast_days(rows, _calendar_rows(self._calendar, dates))
-        recent = _same_weekday_mean(days.values, rows, _CLOSED_WEEKS)
+        calendar = _calendar_rows(self._calendar, dates)
+        mean, phi = self._forecast_days(rows, calendar)
+        recent = _recent_open(days.values, rows, calendar)
         mean = np.where(recent == 0, 0.0, np.clip(mean, 0.0, None))
         row_of = ((index.normalize() - dates[0]) / _DAY).astype(np.int64)
         slot_of = ((index - index.normalize()) / days.step).astype(np.int64)
@@ -340,16 +358,22 @@ class HoltWinters:
                 series, seasonal="add", seasonal_periods=7 * slots,
                 initialization_method="heuristic",
             ).fit(use_brute=False)
-        fitted = np.asarray(result.fittedvalues)
-        n_full = len(fitted) // slots
-        fitted_days = fitted[: n_full * slots].reshape(n_full, slots)
+        level = np.asarray(result.level)
+        season = np.asarray(result.season)
+        week = 7 * slots
+        n_full = len(series) // slots
 
         def one_day_ahead(rows: np.ndarray) -> np.ndarray:
-            # one-step-ahead fits; the first week only echoes the initial season
+            # Each day forecast from the end of the day before: that level plus the seasonal
+            # term a week earlier. (The fitted values are one interval ahead: their errors
+            # are far smaller than a day ahead and gave too narrow bands.) The first week
+            # only echoes the initial season.
             position = rows - window[0]
             valid = (position >= 7) & (position < n_full)
+            starts = position[valid] * slots
             out = np.full((len(rows), slots), np.nan)
-            out[valid] = fitted_days[position[valid]]
+            out[valid] = level[starts - 1][:, None] + season[
+                starts[:, None] + np.arange(slots)[None, :] - week]
             return out
 
         phi = _recent_dispersion(

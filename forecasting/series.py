@@ -8,7 +8,15 @@ aht``). Both omit intervals without calls, so the grid is completed with these r
 - a whole absent day is NaN (data missing), unless the center is closed on that weekday by
   design: a weekday is closed when fewer than half of its dates in the queue's history have
   rows (e.g. closed Sundays); then the day is 0 calls. With a single date of a weekday in the
-  history an absent date counts as closed.
+  history an absent date counts as closed;
+- every queue's grid ends with the last day of the whole input, so all queues are forecast
+  from the same day on (a queue without rows on the last days gets those days by the rule
+  above);
+- the data cover the input's first timestamp to its last one: on the first day before the
+  first row and on the last day after the last row (a history that starts mid-day, or a
+  partial last day exported before midnight), an absent interval is NaN (not observed) at a
+  busy time of day (calls on at least half of the queue's days with rows), else 0 (closed
+  or quiet at night).
 
 Timestamps are naive local wall-clock times. Time-zone aware timestamps (a tz-aware column or
 text with an offset such as ``+08:00``) are converted to the naive wall clock of their own
@@ -209,7 +217,9 @@ def read_history(
         )
     if duplicated.any():
         rows = _merge_repeated(rows)
-    return {str(q): _grid(part, step) for q, part in rows.groupby("queue", sort=True)}
+    first, last = rows["timestamp"].min(), rows["timestamp"].max()
+    return {str(q): _grid(part, step, first=first, last=last)
+            for q, part in rows.groupby("queue", sort=True)}
 
 
 def _merge_repeated(rows: pd.DataFrame) -> pd.DataFrame:
@@ -227,9 +237,12 @@ def _merge_repeated(rows: pd.DataFrame) -> pd.DataFrame:
     return merged.drop(columns=["handled", "known"]).reset_index()
 
 
-def _grid(part: pd.DataFrame, step: int) -> pd.DataFrame:
+def _grid(part: pd.DataFrame, step: int, *, first: pd.Timestamp,
+          last: pd.Timestamp) -> pd.DataFrame:
+    """One queue's rows on the grid from its first day to the input's last day; ``first``
+    and ``last`` are the input's first and last timestamps (all queues)."""
     stamps = pd.DatetimeIndex(part["timestamp"])
-    first_day, last_day = stamps.min().normalize(), stamps.max().normalize()
+    first_day, last_day = stamps.min().normalize(), last.normalize()
     index = pd.date_range(
         first_day, last_day + pd.Timedelta(days=1) - pd.Timedelta(minutes=step),
         freq=f"{step}min", name="timestamp",
@@ -245,6 +258,12 @@ def _grid(part: pd.DataFrame, step: int) -> pd.DataFrame:
     zero = filled_day.reindex(day_of).to_numpy() & ~index.isin(stamps)
     calls = grid["calls"].to_numpy(dtype=float, copy=True)
     calls[zero] = 0.0
+    per_day = _DAY_MIN // step
+    # A time of day is busy when most days with rows have calls then: an absent interval
+    # there before the first or after the last row was not observed; elsewhere it is quiet.
+    busy = (calls.reshape(-1, per_day)[seen] > 0).mean(axis=0) >= 0.5
+    unobserved = (index < first) | (index > last)
+    calls[unobserved & ~index.isin(stamps) & np.tile(busy, len(days))] = np.nan
     aht = grid["aht"].to_numpy(dtype=float, copy=True)
     aht[~(calls > 0)] = np.nan
     result = pd.DataFrame({"calls": calls, "aht": aht}, index=index)

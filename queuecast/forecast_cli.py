@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import math
 import os
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 import typer
@@ -20,6 +21,9 @@ from rich.console import Console
 from rich.table import Table
 
 from queuecast.cli import err, open_event_log, progress, settings
+
+if TYPE_CHECKING:
+    from warehouse.client import Warehouse
 
 __all__ = ["forecast_app", "warehouse_history"]
 
@@ -50,26 +54,42 @@ JobsOption = Annotated[int, typer.Option("--jobs", help="Parallel processes over
 DEFAULT_JOBS = min(2, os.cpu_count() or 1)
 
 
-def warehouse_history(*, since: date, until: date, timezone: str, interval: int) -> pd.DataFrame:
-    """Offered calls and AHT per queue and local interval from the configured warehouse."""
-    from warehouse.client import open_warehouse
+def warehouse_history(wh: Warehouse, *, since: date, until: date, timezone: str,
+                      interval: int) -> pd.DataFrame:
+    """Offered calls and AHT per queue and local interval from an open warehouse.
+
+    Rows ``timestamp`` (naive local wall-clock interval start in ``timezone``), ``queue``,
+    ``calls`` (offered: calls with a queue leg, placed by their offered time) and ``aht``
+    (seconds per answered call, NaN without answers), for the local days ``since`` up to
+    ``until`` (exclusive). Intervals without offered calls are absent. On a daylight-saving
+    fall-back night the repeated hour shares its wall-clock intervals: their calls are added
+    up and AHT is weighted by answered calls.
+    """
     from warehouse.reports import interval_traffic
 
-    current = settings()
     grain = {15: "15m", 30: "30m", 60: "1h"}.get(interval)
     if grain is None:
-        raise ValueError(f"interval={interval}: the warehouse groups by 15, 30 or 60 minutes")
-    with open_warehouse(current.warehouse.url, home=current.home_path) as wh:
-        frame = interval_traffic(wh, start=since.isoformat(), end=until.isoformat(),
-                                 grain=grain, time_zone=timezone)
-    return pd.DataFrame({
+        raise ValueError(f"interval={interval}: the warehouse groups by 15, 30 or 60 minutes; "
+                         "pass one of those")
+    frame = interval_traffic(wh, start=since.isoformat(), end=until.isoformat(), grain=grain,
+                             time_zone=timezone)
+    rows = pd.DataFrame({
         "timestamp": frame["interval_start"].dt.tz_localize(None),
-        "queue": frame["queue"], "calls": frame["offered"].astype(float),
-        "aht": frame["aht_s"].astype(float)})
+        "queue": frame["queue"].astype(str),
+        "calls": frame["offered"].astype(float),
+        "answered": frame["answered"].astype(float),
+        "handled": (frame["aht_s"].astype(float) * frame["answered"]).fillna(0.0)})
+    rows = rows.groupby(["queue", "timestamp"], as_index=False, sort=True).sum()
+    aht = (rows["handled"] / rows["answered"]).where(rows["answered"] > 0)
+    return pd.DataFrame({"timestamp": rows["timestamp"], "queue": rows["queue"],
+                         "calls": rows["calls"], "aht": aht.astype(float)})
 
 
 def _history(csv: Path | None, from_warehouse: bool, since: datetime | None,
              timezone: str, interval: int | None) -> pd.DataFrame:
+    from queuecast.warehouse_cli import open_cli_warehouse
+    from warehouse.client import WarehouseError
+
     if (csv is None) == (not from_warehouse):
         err.print("[red]give the history:[/red] either --csv FILE or --warehouse")
         raise typer.Exit(2)
@@ -79,12 +99,20 @@ def _history(csv: Path | None, from_warehouse: bool, since: datetime | None,
         except (ValueError, OSError) as exc:
             err.print(f"[red]cannot read {csv}:[/red] {exc}")
             raise typer.Exit(2) from None
-    until = datetime.now(UTC).date()
-    first = since.date() if since else until - pd.Timedelta(weeks=26)
     try:
-        return warehouse_history(since=first, until=until, timezone=timezone,
-                                 interval=interval or 15)
-    except (ValueError, OSError) as exc:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        err.print(f"[red]--timezone {timezone!r} is not an IANA zone;[/red] pass e.g. "
+                  "Asia/Shanghai")
+        raise typer.Exit(2) from None
+    # Up to the start of today in the center's zone: a partial day would read as quiet.
+    until = datetime.now(zone).date()
+    first = since.date() if since else until - timedelta(weeks=26)
+    try:
+        with open_cli_warehouse(None) as wh:
+            return warehouse_history(wh, since=first, until=until, timezone=timezone,
+                                     interval=interval or 15)
+    except (ValueError, OSError, WarehouseError) as exc:
         err.print(f"[red]cannot read the history from the warehouse:[/red] {exc}")
         raise typer.Exit(1) from None
 

@@ -304,6 +304,25 @@ def test_improvement_over_baselines_per_queue_and_pooled() -> None:
         improvement_over_baselines(result, horizon="4w")
 
 
+def test_a_queue_without_calls_in_the_test_period_still_gets_a_model() -> None:
+    # z had a few calls, none in the test week: WAPE is undefined for every model, so the
+    # choice falls to the fewest calls forecast (last week 2; the average 5.5; the true
+    # rate of queue a's week 151).
+    z = daily("2026-01-05", [3, 0, 3, 0, 3, 0, 0], [1, 0, 0, 0, 1, 0, 0], [0] * 7)
+    result = backtest({"a": A, "z": z}, calendar=CALENDAR, models=models(), test_days=7)
+    rows = result.table.set_index(["queue", "model"]).loc["z"]
+    assert rows["wape"].isna().all()
+    assert rows["sum_abs_error"].to_dict() == {
+        "seasonal_naive": 2.0, "weekday_average": 5.5, "true_rate": 151.0}
+    assert result.chosen[("z", "1d")] == "seasonal_naive"
+    comparison = improvement_over_baselines(result, horizon="1d")
+    assert comparison.table.loc["z", "best_baseline"] == "seasonal_naive"
+    assert comparison.table.loc["z", "improvement"] == 0.0
+    # pooled: a's true rate errs 7 and z's last week 2 over a's 158 calls
+    assert comparison.pooled_chosen_wape == pytest.approx(9 / 158)
+    assert comparison.pooled_baseline_wape == pytest.approx(12 / 158)
+
+
 def test_parallel_equals_serial_and_reports_progress() -> None:
     import cloudpickle  # joblib depends on it
 
@@ -326,6 +345,10 @@ def test_parallel_equals_serial_and_reports_progress() -> None:
 def test_short_history_error_names_test_days() -> None:
     with pytest.raises(BacktestInputError, match=r"test_days=10 .* lower test_days to at most 7"):
         backtest({"a": A}, calendar=CALENDAR, models=models(), test_days=10)
+    # Too short for any test period: no negative test_days suggested.
+    short = A.iloc[:10]
+    with pytest.raises(BacktestInputError, match=r"spans 10 day\(s\); supply at least 15 days"):
+        backtest({"a": short}, calendar=CALENDAR, models=models(), test_days=1)
 
 
 def test_model_minimum_history_is_respected() -> None:

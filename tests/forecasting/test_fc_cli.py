@@ -124,6 +124,31 @@ def test_an_event_refuses_a_forecast_it_cannot_place() -> None:
                        model="m", published_by="p", now=datetime.now(UTC))
 
 
+@pytest.mark.parametrize(("day", "intervals"), [("2026-03-08", 96 - 4), ("2026-11-01", 96 + 4)])
+def test_an_event_places_a_forecast_across_a_daylight_saving_change(
+        day: str, intervals: int) -> None:
+    # New York: 02:00-02:59 of 8 March does not exist (no calls to publish); 01:00-01:59 of
+    # 1 November happens twice (the wall-clock forecast holds both hours: split in half).
+    index = pd.date_range(day, periods=96, freq="15min")
+    frame = pd.DataFrame({"mean": 4, "lower_80": 2, "upper_80": 6, "aht": 300.0},
+                         index=index)  # whole numbers, as a planner's override may give
+    event = forecast_event(frame, queue="q", timezone="America/New_York", forecast_id="f",
+                           model="m", published_by="p", now=datetime.now(UTC))
+    rows = event.payload.intervals
+    starts = pd.DatetimeIndex([r.start for r in rows])
+    assert len(rows) == intervals
+    assert (starts[1:] - starts[:-1] == pd.Timedelta(minutes=15)).all()  # real time, no gaps
+    assert event.payload.end - event.payload.start == pd.Timedelta(minutes=15 * intervals)
+    assert sum(r.calls for r in rows) == 4.0 * (92 if intervals == 92 else 96)
+    local = starts.tz_convert("America/New_York")
+    repeated = [r for r, t in zip(rows, local, strict=True) if t.hour == 1]
+    split = intervals == 100
+    assert {(r.calls, r.calls_low, r.calls_high) for r in repeated} == (
+        {(2.0, 1.0, 3.0)} if split else {(4.0, 2.0, 6.0)})
+    assert len(repeated) == (8 if split else 4)
+    assert {r.aht_s for r in rows} == {300.0}
+
+
 def test_published_forecasts_land_in_the_warehouse(history_csv: Path, tmp_path: Path) -> None:
     """The planner's publish goes through the event log; the streams write the forecasts
     table (run as processes: chdb wants its data folder to itself)."""

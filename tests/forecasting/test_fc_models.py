@@ -285,3 +285,31 @@ def test_errors_name_the_argument() -> None:
         fitted.predict(0)
     with pytest.raises(ForecastInputError, match="weeks must be an integer >= 1"):
         WeekdayAverage(weeks=0)
+
+
+def test_holt_winters_bands_cover_a_day_ahead() -> None:
+    # Day-level shocks (15%, independent from day to day): a forecast made the day before
+    # cannot know them. The spread comes from such day-ahead forecasts; the one-interval-ahead
+    # fitted values follow the shock within the day and gave 80% bands covering 60%.
+    calendar = make_calendar(START, 10 * 7)
+    series = noisy_series(calendar, daily=4000, seed=5, cv=0.15, rho=0.0)
+    scores = backtest("holt_winters", series, calendar, 14)
+    assert 0.72 <= scores["coverage80"] <= 0.88, scores
+    assert 0.90 <= scores["coverage95"] <= 0.99, scores
+
+
+@pytest.mark.parametrize("name", ["regression", "two_stage"])
+def test_a_make_up_workday_opens_a_closed_weekday(name: str) -> None:
+    # Closed on Sundays; Sunday 26 April is an official working day (CN make-up workday).
+    calendar = make_calendar(START, 8 * 7, makeup=("2026-04-26",))
+    history = rate_series(calendar).iloc[: 7 * 7 * 96]
+    forecast = MODELS[name]().fit(history, calendar=calendar).predict(7 * 96)
+    days = forecast["mean"].groupby(forecast.index.normalize()).sum()
+    workday = 1000 * WEEKDAY[:5].mean()
+    assert days["2026-04-26"] == pytest.approx(workday, rel=0.02)
+    sunday = forecast.loc["2026-04-26"]
+    assert (sunday["mean"] > 0).sum() == 64  # open 07:00-23:00 like a workday
+    assert sunday.between_time("00:00", "06:45")["mean"].eq(0).all()
+    history = rate_series(make_calendar(START, 8 * 7)).iloc[: 7 * 7 * 96]
+    plain = MODELS[name]().fit(history, calendar=make_calendar(START, 8 * 7)).predict(7 * 96)
+    assert plain.loc["2026-04-26", "mean"].eq(0).all()  # an ordinary Sunday stays closed

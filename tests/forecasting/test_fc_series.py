@@ -47,13 +47,43 @@ def test_closed_at_night_gives_zero_not_missing() -> None:
     assert frame["calls"].sum() == 7 * 48 * 3
 
 
-def test_partial_first_and_last_day_padded_with_zeros() -> None:
+def test_partial_first_and_last_day_are_missing_where_the_center_is_open() -> None:
+    # A 24-hour center exported from 10:00 on the 5th to 12:00 on the 6th: the morning of
+    # the 5th and the afternoon of the 6th were not observed (not 0 calls).
     data = rows("2026-01-05 10:00", "2026-01-06 12:00")
     frame = read_history(data)["all"]
     assert frame.index[0] == pd.Timestamp("2026-01-05")
     assert frame.index[-1] == pd.Timestamp("2026-01-06 23:45")
-    assert frame.loc["2026-01-05 09:45", "calls"] == 0
-    assert frame.loc["2026-01-06 12:00", "calls"] == 0
+    assert frame.loc["2026-01-05 00:00":"2026-01-05 09:45", "calls"].isna().all()
+    assert frame.loc["2026-01-06 12:00":"2026-01-06 23:45", "calls"].isna().all()
+    assert frame["calls"].isna().sum() == 40 + 48
+    assert frame["calls"].sum() == 3 * (96 - 40 + 48)
+
+
+def test_partial_days_of_a_center_closed_at_night_keep_the_night_at_zero() -> None:
+    # Open 08:00-20:00; the export starts at 10:00 on Monday and stops at 15:00 on Wednesday.
+    data = rows("2026-01-05 10:00", "2026-01-07 15:00", hours=(8, 20))
+    frame = read_history(data)["all"]
+    calls = frame["calls"]
+    assert calls.loc["2026-01-05 00:00":"2026-01-05 07:45"].eq(0).all()
+    assert calls.loc["2026-01-05 08:00":"2026-01-05 09:45"].isna().all()
+    assert calls.loc["2026-01-07 15:00":"2026-01-07 19:45"].isna().all()
+    assert calls.loc["2026-01-07 20:00":"2026-01-07 23:45"].eq(0).all()
+    assert calls.isna().sum() == 8 + 20
+
+
+def test_every_queue_ends_on_the_last_day_of_the_input() -> None:
+    # Queue b has no rows on the last weekend: its grid still reaches Sunday 25 January, so
+    # both queues are forecast from Monday 26 January (the absent weekend is missing: b has
+    # calls on the other weekends).
+    a = rows("2026-01-05", "2026-01-26", hours=(8, 20)).assign(queue="a")
+    b = rows("2026-01-06", "2026-01-24", hours=(8, 20)).assign(queue="b")
+    history = read_history(pd.concat([a, b]))
+    assert history["a"].index[-1] == history["b"].index[-1] == pd.Timestamp("2026-01-25 23:45")
+    assert history["b"].index[0] == pd.Timestamp("2026-01-06")  # a queue starts with its data
+    days = history["b"]["calls"].groupby(history["b"].index.normalize()).sum(min_count=1)
+    assert days.isna().tolist() == [False] * 18 + [True] * 2
+    assert (days.iloc[:18] == 48 * 3).all()
 
 
 def test_closed_sundays_are_zero_and_a_missing_weekday_is_nan() -> None:
