@@ -274,6 +274,7 @@ def backtest(
     errors: Literal["raise", "record"] = "raise",
     n_jobs: int = 1,
     progress: Callable[[int], object] | None = None,
+    actuals: Mapping[str, pd.Series] | None = None,
 ) -> BacktestResult:
     """Rolling-origin backtest of every model on every queue at every horizon.
 
@@ -284,7 +285,9 @@ def backtest(
     ``errors='record'`` keeps a failing model's row (metrics NaN, message in ``error``)
     instead of raising. ``n_jobs > 1`` runs queues in parallel processes (joblib loky); each
     worker receives only its queue's series. ``progress`` is called with the number of
-    (queue, horizon, model) units finished so far.
+    (queue, horizon, model) units finished so far. ``actuals``: queue -> the recorded calls
+    the forecasts are scored against (NaN where nothing was recorded: left out of the
+    metrics), so repairs made by cleaning never flatter a model; default: the histories.
     """
     if not isinstance(test_days, int | np.integer) or isinstance(test_days, bool) \
             or test_days < 1:
@@ -318,7 +321,7 @@ def backtest(
             raise BacktestInputError(
                 f"calendar does not cover {len(missing)} day(s) of queue {queue!r} "
                 f"(first {missing[0].date()}): build it over the whole history")
-        tasks.append((queue, calls, calendar.loc[first:last]))
+        tasks.append((queue, calls, calendar.loc[first:last], _actual(actuals, queue, calls)))
 
     units_per_queue = len(parsed) * len(models)
     options: dict[str, Any] = {"models": dict(models), "horizons": parsed,
@@ -334,15 +337,15 @@ def backtest(
             if progress is not None:
                 progress(done)
 
-        for queue, calls, days in tasks:
-            outcomes[queue] = _backtest_queue(queue, calls, days, tick=tick, **options)
+        for queue, calls, days, actual in tasks:
+            outcomes[queue] = _backtest_queue(queue, calls, days, actual, tick=tick, **options)
     else:
         from joblib import Parallel, delayed
 
         parallel = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator_unordered")
         finished = 0
-        for outcome in parallel(delayed(_backtest_queue)(queue, calls, days, **options)
-                                for queue, calls, days in tasks):
+        for outcome in parallel(delayed(_backtest_queue)(queue, calls, days, actual, **options)
+                                for queue, calls, days, actual in tasks):
             outcomes[outcome.queue] = outcome
             finished += units_per_queue
             if progress is not None:
@@ -401,6 +404,17 @@ def _validated_histories(histories: Mapping[str, pd.Series]) -> dict[str, pd.Ser
     return result
 
 
+def _actual(actuals: Mapping[str, pd.Series] | None, queue: str,
+            calls: pd.Series) -> np.ndarray:
+    """What ``calls`` is scored against, on its grid."""
+    if actuals is None:
+        return calls.to_numpy()
+    if queue not in actuals:
+        raise BacktestInputError(f"actuals has no series for queue {queue!r}: give one per "
+                                 "history, or none")
+    return actuals[queue].reindex(calls.index).to_numpy(dtype=float, na_value=np.nan)
+
+
 def _min_training_days(models: Mapping[str, ModelFactory]) -> int:
     needed = MIN_TRAINING_DAYS
     for factory in models.values():
@@ -456,7 +470,8 @@ class _QueueOutcome:
     forecasts: dict[tuple[str, str, str], pd.DataFrame]
 
 
-def _backtest_queue(queue: str, calls: pd.Series, calendar: pd.DataFrame, *,
+def _backtest_queue(queue: str, calls: pd.Series, calendar: pd.DataFrame,
+                    actual: np.ndarray, *,
                     models: Mapping[str, ModelFactory], horizons: Sequence[_Horizon],
                     test_days: int, keep_forecasts: bool, errors: str,
                     tick: Callable[[], None] | None = None) -> _QueueOutcome:
@@ -472,7 +487,7 @@ def _backtest_queue(queue: str, calls: pd.Series, calendar: pd.DataFrame, *,
             started = time.perf_counter()
             message = ""
             try:
-                frame = _forecast_spans(calls, calendar, factory, spans, name)
+                frame = _forecast_spans(calls, actual, calendar, factory, spans, name)
             except Exception as exc:
                 if errors == "raise":
                     raise
@@ -489,17 +504,18 @@ def _backtest_queue(queue: str, calls: pd.Series, calendar: pd.DataFrame, *,
     return _QueueOutcome(queue, rows, forecasts)
 
 
-def _forecast_spans(calls: pd.Series, calendar: pd.DataFrame, factory: ModelFactory,
-                    spans: Sequence[tuple[int, int]], name: str) -> pd.DataFrame:
+def _forecast_spans(calls: pd.Series, actual: np.ndarray, calendar: pd.DataFrame,
+                    factory: ModelFactory, spans: Sequence[tuple[int, int]],
+                    name: str) -> pd.DataFrame:
     parts = []
     for first, stop in spans:
         training = calls.iloc[:first]
-        actual = calls.iloc[first:stop]
+        target = calls.index[first:stop]
         forecast = factory().fit(training, calendar=calendar).predict(stop - first)
-        _check_forecast(forecast, actual.index, name)
+        _check_forecast(forecast, target, name)
         part = forecast.loc[:, ["mean", *BOUND_COLUMNS]].astype(float)
-        part.insert(0, "actual", actual.to_numpy())
-        part.insert(0, "origin", actual.index[0])
+        part.insert(0, "actual", actual[first:stop])
+        part.insert(0, "origin", target[0])
         parts.append(part)
     return pd.concat(parts)
 
@@ -520,6 +536,7 @@ def _check_forecast(forecast: object, expected: pd.DatetimeIndex, name: str) -> 
 
 
 def _metrics(frame: pd.DataFrame, scale: float) -> dict[str, float | int]:
+    frame = frame[frame["actual"].notna()]
     actual = frame["actual"].to_numpy()
     mean = frame["mean"].to_numpy()
     error = mean - actual
@@ -535,7 +552,7 @@ def _metrics(frame: pd.DataFrame, scale: float) -> dict[str, float | int]:
         inside = (lower <= actual[open_]) & (actual[open_] <= upper)
         return float(inside.mean())
 
-    mae = sum_abs_error / len(actual)
+    mae = sum_abs_error / len(actual) if len(actual) else math.nan
     return {
         "wape": sum_abs_error / sum_actual if sum_actual > 0 else math.nan,
         "mase": mae / scale if scale > 0 else math.nan,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import pandas as pd
 
@@ -34,6 +35,11 @@ class Prepared:
     def calls(self) -> dict[str, pd.Series]:
         """Cleaned offered calls per queue, ready for a model's ``fit``."""
         return {queue: result.calls for queue, result in self.cleaned.items()}
+
+    def recorded(self) -> dict[str, pd.Series]:
+        """Offered calls per queue as recorded (NaN where nothing was): what a backtest
+        scores forecasts against."""
+        return {queue: result.frame["calls_original"] for queue, result in self.cleaned.items()}
 
     @property
     def queues(self) -> tuple[str, ...]:
@@ -67,14 +73,17 @@ def prepare(frame: pd.DataFrame, *, interval_minutes: int | None = None, country
 def choose_models(prepared: Prepared, *,
                   models: Sequence[str] | Mapping[str, Callable[[], object]] | None = None,
                   horizons: Sequence[str] = ("1d",), test_days: int = 28, n_jobs: int = 1,
+                  errors: Literal["raise", "record"] = "raise",
                   progress: Callable[[int], object] | None = None) -> BacktestResult:
     """Rolling-origin backtest of ``models`` (names of ``MODELS``, or name -> factory;
     default: all) on every queue; the result holds the full table and the automatic choice
-    per queue and horizon."""
+    per queue and horizon. Models train on the cleaned history and are scored against the
+    recorded calls. ``errors='record'`` keeps going past a queue a model cannot fit (too
+    short a history), with the message in the table."""
     chosen = dict(models) if isinstance(models, Mapping) else _factories(models)
     return backtest(prepared.calls(), calendar=prepared.calendar, models=chosen,
                     horizons=tuple(horizons), test_days=test_days, n_jobs=n_jobs,
-                    progress=progress)
+                    errors=errors, progress=progress, actuals=prepared.recorded())
 
 
 def forecast_queues(prepared: Prepared, *, days: int, model: str | Mapping[str, str],

@@ -81,8 +81,23 @@ def warehouse_history(wh: Warehouse, *, since: date, until: date, timezone: str,
         "handled": (frame["aht_s"].astype(float) * frame["answered"]).fillna(0.0)})
     rows = rows.groupby(["queue", "timestamp"], as_index=False, sort=True).sum()
     aht = (rows["handled"] / rows["answered"]).where(rows["answered"] > 0)
-    return pd.DataFrame({"timestamp": rows["timestamp"], "queue": rows["queue"],
-                         "calls": rows["calls"], "aht": aht.astype(float)})
+    found = pd.DataFrame({"timestamp": rows["timestamp"], "queue": rows["queue"],
+                          "calls": rows["calls"], "aht": aht.astype(float)})
+    return pd.concat([found, _quiet_days(found, since=since, until=until)],
+                     ignore_index=True).sort_values(["queue", "timestamp"], ignore_index=True)
+
+
+def _quiet_days(found: pd.DataFrame, *, since: date, until: date) -> pd.DataFrame:
+    """A zero row at midnight of each day without offered calls after a queue's first call:
+    the warehouse holds every call, so such a day had none (not missing data)."""
+    days = pd.date_range(since, until, freq="D", inclusive="left")
+    rows = []
+    for queue, group in found.groupby("queue", sort=False):
+        seen = set(group["timestamp"].dt.normalize())
+        first = group["timestamp"].min().normalize()
+        rows += [(day, queue) for day in days[days >= first] if day not in seen]
+    return pd.DataFrame({"timestamp": pd.DatetimeIndex([r[0] for r in rows]),
+                         "queue": [r[1] for r in rows], "calls": 0.0, "aht": float("nan")})
 
 
 def _history(csv: Path | None, from_warehouse: bool, since: datetime | None,
@@ -149,12 +164,16 @@ def _backtest(prepared: Any, *, models: list[str] | None, horizons: list[str], t
     units = len(prepared.queues) * len(horizons) * len(models or _all_models())
     try:
         with progress("backtest (queue x horizon x model)", total=units) as (bar, task):
-            return choose_models(prepared, models=models, horizons=horizons,
-                                 test_days=test_days, n_jobs=jobs,
-                                 progress=lambda done: bar.update(task, completed=done))
+            result = choose_models(prepared, models=models, horizons=horizons,
+                                   test_days=test_days, n_jobs=jobs, errors="record",
+                                   progress=lambda done: bar.update(task, completed=done))
     except ValueError as exc:
         err.print(f"[red]backtest error:[/red] {exc}")
         raise typer.Exit(2) from None
+    failed = result.table[result.table["error"] != ""]
+    for row in failed.itertuples():
+        err.print(f"[yellow]{row.queue} {row.horizon} {row.model}:[/yellow] {row.error}")
+    return result
 
 
 def _all_models() -> list[str]:
@@ -180,6 +199,7 @@ def backtest_command(
     from forecasting.models import BASELINES
 
     horizons = horizon or ["1d"]
+    interval = interval or (15 if from_warehouse else None)  # the grain the query used
     prepared = _prepare(_history(csv, from_warehouse, since, timezone, interval),
                         interval=interval, country=country, events=events, queues=queue,
                         horizon_days=0)
@@ -200,7 +220,9 @@ def backtest_command(
         print(json.dumps({"test_days": test_days, "interval_minutes": prepared.interval_minutes,
                           "results": rows, "chosen": chosen, "cleaning_changes": cleaning,
                           "against_baselines": {h: {k: _plain(v) for k, v in c.items()}
-                                                for h, c in comparisons.items()}}, indent=2))
+                                                for h, c in comparisons.items()},
+                          "against_baselines_note": "chosen and scored on the same test days"},
+                         indent=2))
         return
     table = Table("queue", "horizon", "model", "WAPE", "MASE", "bias", "cov 80%", "cov 95%",
                   "chosen", title=f"backtest over the last {test_days} days")
@@ -211,7 +233,45 @@ def backtest_command(
     Console().print(table)
     for label, c in comparisons.items():
         Console().print(f"{label}: chosen WAPE {_pct(c['chosen_wape'])} vs best baseline "
-                        f"{_pct(c['best_baseline_wape'])} ({_pct(c['improvement'])} better)")
+                        f"{_pct(c['best_baseline_wape'])} ({_pct(c['improvement'])} better; "
+                        "chosen on these same days, so optimistic: `python -m bench "
+                        "forecasting` judges on days the choice did not see)")
+
+
+def _assignment(text: str, option: str) -> tuple[str, float]:
+    when, sep, value = text.rpartition("=")
+    try:
+        if not sep:
+            raise ValueError
+        return when.strip(), float(value)
+    except ValueError:
+        raise ValueError(f"{option} {text!r}: write WHEN=NUMBER, e.g. 2026-05-01=1.2") from None
+
+
+def _adjusted(forecasts: dict[str, pd.DataFrame], scales: list[str], overrides: list[str],
+              reason: str) -> dict[str, pd.DataFrame]:
+    """The planner's WF-03 adjustments applied to every queue's forecast, each one printed
+    (the audit trail)."""
+    from forecasting.adjust import override_intervals, scale_day
+
+    if not scales and not overrides:
+        return forecasts
+    parsed_scales = [_assignment(text, "--scale-day") for text in scales]
+    values = dict(_assignment(text, "--override") for text in overrides)
+    result = {}
+    for queue, frame in forecasts.items():
+        adjusted: Any = frame
+        for day, factor in parsed_scales:
+            adjusted = scale_day(adjusted, day, factor, reason=reason)
+        if values:
+            adjusted = override_intervals(adjusted, {pd.Timestamp(k): v for k, v in
+                                                     values.items()}, reason=reason)
+        for change in adjusted.adjustments:
+            err.print(f"{queue}: {change.kind} {change.start} .. {change.end}: "
+                      f"{change.calls_before:,.1f} -> {change.calls_after:,.1f} calls "
+                      f"({change.reason})")
+        result[queue] = adjusted.frame
+    return result
 
 
 def _pct(value: float) -> str:
@@ -238,11 +298,18 @@ def make_command(
     forecast_id: Annotated[str | None, typer.Option(
         help="Forecast name (default: fc-<first day>).")] = None,
     by: Annotated[str, typer.Option("--by", help="Who publishes (planner id).")] = "planner",
+    scale_day: Annotated[list[str] | None, typer.Option(
+        help="WF-03: scale a day, DATE=FACTOR, e.g. 2026-05-01=1.2 (repeat for more).")] = None,
+    override: Annotated[list[str] | None, typer.Option(
+        help="WF-03: set an interval, 'YYYY-MM-DD HH:MM=CALLS' (repeat for more).")] = None,
+    reason: Annotated[str, typer.Option(help="Why the forecast was adjusted (audit).")]
+    = "planner adjustment",
 ) -> None:
     """Forecast offered calls per interval with 80%/95% intervals and AHT; write the CSV."""
     from forecasting.publish import forecast_event
     from forecasting.workflow import forecast_queues
 
+    interval = interval or (15 if from_warehouse else None)  # the grain the query used
     prepared = _prepare(_history(csv, from_warehouse, since, timezone, interval),
                         interval=interval, country=country, events=events, queues=queue,
                         horizon_days=days + 7)
@@ -250,10 +317,16 @@ def make_command(
         result = _backtest(prepared, models=None, horizons=["1d"], test_days=test_days,
                            jobs=jobs)
         names: str | dict[str, str] = {q: m for (q, _), m in result.chosen.items()}
+        for name in prepared.queues:
+            if name not in names:  # e.g. a new queue with too short a history to test
+                names[name] = "seasonal_naive"
+                err.print(f"[yellow]{name}: no model could be backtested over {test_days} "
+                          "days; forecasting it with seasonal_naive[/yellow]")
     else:
         names = model
     try:
-        forecasts = forecast_queues(prepared, days=days, model=names)
+        forecasts = _adjusted(forecast_queues(prepared, days=days, model=names),
+                              scale_day or [], override or [], reason)
     except ValueError as exc:
         err.print(f"[red]forecast error:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -265,8 +338,12 @@ def make_command(
     table = pd.concat(parts, ignore_index=True)
     columns = ["timestamp", "queue", "model", "mean", "lower_80", "upper_80", "lower_95",
                "upper_95"] + (["aht"] if "aht" in table.columns else [])
-    table[columns].rename(columns={"mean": "calls"}).to_csv(
-        out, index=False, float_format="%.4f", date_format="%Y-%m-%d %H:%M:%S")
+    try:
+        table[columns].rename(columns={"mean": "calls"}).to_csv(
+            out, index=False, float_format="%.4f", date_format="%Y-%m-%d %H:%M:%S")
+    except OSError as exc:
+        err.print(f"[red]cannot write {out}:[/red] {exc}")
+        raise typer.Exit(2) from None
     err.print(f"wrote {out}: {len(table):,} intervals, {len(forecasts)} queues, "
               f"{table['mean'].sum():,.0f} calls")
     if event_file is None and not publish:

@@ -202,6 +202,23 @@ def test_metrics_match_hand_computation() -> None:
     assert result.table["chosen"].tolist() == [False, False, True]
 
 
+def test_forecasts_are_scored_against_the_recorded_calls() -> None:
+    # Cleaning repaired Wednesday of the test week (recorded 65, cleaned 35) and Thursday
+    # was not recorded at all: the score uses 65 and leaves Thursday out.
+    recorded = A.copy()
+    recorded.iloc[16], recorded.iloc[17] = 65.0, np.nan
+    result = backtest({"a": A}, calendar=CALENDAR, models=models(), horizons=("1d",),
+                      test_days=7, actuals={"a": recorded})
+    naive = row(result, "a", "1d", "seasonal_naive")
+    # last week [12, 18, 30, _, 50, 0, 0] against [11, 20, 65, _, 52, 0, 0]: 1 + 2 + 35 + 2
+    assert naive["sum_actual"] == 148
+    assert naive["wape"] == pytest.approx(40 / 148)
+    assert naive["n_intervals"] == 6
+    assert naive["n_coverage_intervals"] == 4
+    with pytest.raises(BacktestInputError, match="actuals has no series for queue 'a'"):
+        backtest({"a": A}, calendar=CALENDAR, models=models(), test_days=7, actuals={})
+
+
 def test_criterion_changes_the_choice() -> None:
     result = backtest({"a": A}, calendar=CALENDAR, models=models(), test_days=7,
                       criterion="abs_bias")

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from callcore.simulator import arrival_history
-from forecasting import forecast_event, prepare
+from forecasting import forecast_event, prepare, read_history
 from forecasting.publish import PublishError
 from ingest.contract import decode_event
 from queuecast.cli import app
@@ -97,6 +97,35 @@ def test_make_writes_intervals_holidays_and_the_published_event(
             mine.upper_80.iloc[28:32].tolist(), abs=1e-3)
 
 
+def test_make_applies_the_planners_adjustments(history_csv: Path, tmp_path: Path) -> None:
+    def make(*extra: str) -> pd.DataFrame:
+        out = tmp_path / f"f{len(extra)}.csv"
+        result = runner.invoke(app, ["forecast", "make", "--csv", str(history_csv), "--days",
+                                     "7", "--out", str(out), "--model", "weekday_average",
+                                     "--queue", "q01", *extra])
+        assert result.exit_code == 0, result.output
+        return pd.read_csv(out, parse_dates=["timestamp"]).set_index("timestamp")
+
+    plain = make()
+    adjusted = make("--scale-day", "2026-05-06=1.5", "--override", "2026-05-06 10:00=123",
+                    "--reason", "campaign")
+    day = slice("2026-05-06 00:00", "2026-05-06 23:45")
+    ten = pd.Timestamp("2026-05-06 10:00")
+    assert adjusted.loc[ten, "calls"] == 123
+    rest = adjusted.loc[day].drop(index=ten)
+    assert rest.calls.to_numpy() == pytest.approx(1.5 * plain.loc[day].drop(index=ten).calls,
+                                                  abs=1e-3)
+    assert rest.upper_80.to_numpy() == pytest.approx(
+        1.5 * plain.loc[day].drop(index=ten).upper_80, abs=1e-3)
+    other = slice("2026-04-30", "2026-05-05 23:45")
+    assert adjusted.loc[other].calls.tolist() == plain.loc[other].calls.tolist()
+    result = runner.invoke(app, ["forecast", "make", "--csv", str(history_csv), "--days", "1",
+                                 "--out", str(tmp_path / "x.csv"), "--model", "seasonal_naive",
+                                 "--scale-day", "2026-05-01"])
+    assert result.exit_code == 2
+    assert "--scale-day '2026-05-01': write WHEN=NUMBER" in result.output
+
+
 def test_bad_input_is_a_clear_error(tmp_path: Path, history_csv: Path) -> None:
     broken = tmp_path / "broken.csv"
     broken.write_text("when,calls\n2026-01-01 00:00,3\n")
@@ -171,3 +200,19 @@ def test_published_forecasts_land_in_the_warehouse(history_csv: Path, tmp_path: 
 def test_prepare_names_unknown_queues(history_csv: Path) -> None:
     with pytest.raises(ValueError, match=r"queues: \['q99'\] are not in the history"):
         prepare(pd.read_csv(history_csv), queues=["q99"])
+
+
+def test_a_day_without_calls_in_the_warehouse_is_zero_not_missing() -> None:
+    from queuecast.forecast_cli import _quiet_days
+
+    found = pd.DataFrame({"timestamp": pd.to_datetime(["2026-03-03 09:00", "2026-03-05 10:15",
+                                                       "2026-03-05 09:00"]),
+                          "queue": ["a", "a", "b"], "calls": [3.0, 1.0, 2.0],
+                          "aht": [100.0, 90.0, 80.0]})
+    quiet = _quiet_days(found, since=date(2026, 3, 2), until=date(2026, 3, 7))
+    # a: from its first day (the 3rd) the 4th and 6th had no calls; b: only the 6th
+    assert list(zip(quiet.queue, quiet.timestamp.dt.day, strict=True)) == [
+        ("a", 4), ("a", 6), ("b", 6)]
+    assert quiet.calls.eq(0).all()
+    history = read_history(pd.concat([found, quiet]))
+    assert history["a"].loc["2026-03-04", "calls"].eq(0).all()
