@@ -103,8 +103,11 @@ def forecast_queues(prepared: Prepared, *, days: int, model: str | Mapping[str, 
         frame = factory().fit(cleaned.calls, calendar=prepared.calendar).predict(days * slots)
         history = cleaned.frame
         if history["aht"].notna().any():
-            frame["aht"] = forecast_aht(history[["calls", "aht"]], days * slots,
-                                        calendar=prepared.calendar, weeks=aht_weeks)
+            try:
+                frame["aht"] = forecast_aht(history[["calls", "aht"]], days * slots,
+                                            calendar=prepared.calendar, weeks=aht_weeks)
+            except ForecastInputError:  # no handle time in the last weeks: none to forecast
+                frame["aht"] = float("nan")
         result[queue] = frame
     return result
 

@@ -193,6 +193,9 @@ def backtest_command(
         help="Test period: the last N days, each forecast from all data before it.")] = 28,
     models: ModelsOption = None, jobs: JobsOption = DEFAULT_JOBS,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    table_out: Annotated[Path | None, typer.Option(
+        "--table", help="Also write the full table (every queue, horizon and model) as CSV "
+        "for the planner to review and override.", dir_okay=False)] = None,
 ) -> None:
     """Backtest every model (WAPE, MASE, bias, 80%/95% coverage) and choose one per queue."""
     from forecasting.backtest import improvement_over_baselines
@@ -213,6 +216,12 @@ def backtest_command(
                 "chosen_wape": c.pooled_chosen_wape, "best_baseline_wape": c.pooled_baseline_wape,
                 "improvement": c.pooled_improvement, "coverage_80": c.pooled_coverage_80}
     cleaning = {q: len(c.report) for q, c in prepared.cleaned.items()}
+    if table_out is not None:
+        try:
+            result.table.to_csv(table_out, index=False)
+        except OSError as exc:
+            err.print(f"[red]cannot write {table_out}:[/red] {exc}")
+            raise typer.Exit(2) from None
     if as_json:
         rows = [{k: _plain(v) for k, v in row.items()}
                 for row in result.table.to_dict("records")]

@@ -36,11 +36,16 @@ def history_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_backtest_json_chooses_the_best_model_and_beats_the_baselines(
         history_csv: Path) -> None:
+    saved = history_csv.parent / "table.csv"
     result = runner.invoke(app, ["forecast", "backtest", "--csv", str(history_csv),
-                                 "--test-days", "14", "--jobs", "1", "--json"])
+                                 "--test-days", "14", "--jobs", "1", "--json",
+                                 "--table", str(saved)])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     rows = pd.DataFrame(report["results"])
+    table = pd.read_csv(saved)
+    assert table.wape.tolist() == pytest.approx(rows.wape.tolist())
+    assert table.chosen.tolist() == rows.chosen.tolist()
     assert sorted(rows.queue.unique()) == list(QUEUES)
     assert len(rows) == 2 * 6
     assert set(rows.horizon) == {"1d"}
@@ -216,3 +221,16 @@ def test_a_day_without_calls_in_the_warehouse_is_zero_not_missing() -> None:
     assert quiet.calls.eq(0).all()
     history = read_history(pd.concat([found, quiet]))
     assert history["a"].loc["2026-03-04", "calls"].eq(0).all()
+
+
+def test_a_queue_whose_handle_times_stopped_still_gets_its_calls_forecast() -> None:
+    from forecasting import forecast_queues
+
+    stamps = pd.date_range("2026-03-02", periods=70 * 24, freq="h")
+    frame = pd.DataFrame({"timestamp": stamps, "calls": 10.0,
+                          "aht": [180.0 if t < pd.Timestamp("2026-03-09") else float("nan")
+                                  for t in stamps]})
+    prepared = prepare(frame, country="CN", horizon_days=3)
+    forecast = forecast_queues(prepared, days=2, model="seasonal_naive")["all"]
+    assert forecast["mean"].tolist() == pytest.approx([10.0] * 48)  # 10 weeks of 10 an hour
+    assert forecast["aht"].isna().all()  # no handle time in the last 8 weeks
