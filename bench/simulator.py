@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,15 @@ def _rss_mib() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def _peak_rss_mib() -> float:
+    """This process's peak resident set (VmHWM: its own address space; ``ru_maxrss`` would
+    carry over the parent's peak at fork time, the whole benchmark runner's)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def measure(mode: str, scenario: str, seed: int | None) -> dict[str, Any]:
     """One run in this process (the child side); prints and returns its figures."""
     from callcore.simulator import Simulation
@@ -52,7 +60,7 @@ def measure(mode: str, scenario: str, seed: int | None) -> dict[str, Any]:
         result = model.run()
     figures = {"calls": result.calls, "events": result.events, "wall_s": result.wall_s,
                "events_per_s": result.events_per_s, "rss_before_mib": before,
-               "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+               "peak_rss_mib": _peak_rss_mib()}
     print(json.dumps(figures))
     return figures
 

@@ -617,12 +617,14 @@ def _ar1_lognormal(rng: np.random.Generator, days: int, cv: float,
     """Mean-1 log-normal factors whose logs are a stationary AR(1) with that persistence."""
     if cv == 0:
         return np.ones(days)
-    from scipy.signal import lfilter
-
     sigma = float(np.sqrt(np.log1p(cv * cv)))
     shocks = rng.standard_normal(days) * sigma
     shocks[1:] *= np.sqrt(1.0 - persistence * persistence)  # day 0: the stationary spread
-    logs = lfilter([1.0], [1.0, -persistence], shocks)
+    logs = np.empty(days)
+    level = 0.0
+    for day, shock in enumerate(shocks.tolist()):  # a plain loop: scipy costs 70 MB to load
+        level = shock + persistence * level
+        logs[day] = level
     return np.exp(logs - sigma * sigma / 2)
 
 
