@@ -329,23 +329,36 @@ def _in_sample_inflation(window: np.ndarray) -> float:
     return (weeks + 1) / (weeks - 1)
 
 
-class HoltWinters:
-    """Additive Holt-Winters with a weekly season of intervals: one season holds both the
-    intraday and the weekday pattern, so a short Friday or a closed Saturday keeps its own
-    shape."""
+class _Windowed:
+    """An interval-level model fitted on the last ``window_weeks`` weeks."""
 
-    name = "holt_winters"
+    name: str
+    min_days: int
 
     def __init__(self, *, window_weeks: int = 8, dispersion_days: int = 56) -> None:
         self.window_weeks = _positive_int(window_weeks, "window_weeks", minimum=2)
         self.dispersion_days = _positive_int(dispersion_days, "dispersion_days")
 
-    def fit(self, history: pd.Series, *, calendar: pd.DataFrame) -> Fitted:
-        """Fit on the last ``window_weeks`` weeks; needs 14 days."""
-        days = _day_matrix(history, model=self.name, min_days=14)
+    def _window(self, history: pd.Series, calendar: pd.DataFrame
+                ) -> tuple[_Days, np.ndarray, np.ndarray]:
+        """The day matrix, the window's rows and its values end to end."""
+        days = _day_matrix(history, model=self.name, min_days=self.min_days)
         _calendar_rows(calendar, days.dates)
         window = _window_rows(days, self.window_weeks)
-        series = _flatten(days.values[window])
+        return days, window, _flatten(days.values[window])
+
+
+class HoltWinters(_Windowed):
+    """Additive Holt-Winters with a weekly season of intervals: one season holds both the
+    intraday and the weekday pattern, so a short Friday or a closed Saturday keeps its own
+    shape."""
+
+    name = "holt_winters"
+    min_days = 14
+
+    def fit(self, history: pd.Series, *, calendar: pd.DataFrame) -> Fitted:
+        """Fit on the last ``window_weeks`` weeks; needs 14 days."""
+        days, window, series = self._window(history, calendar)
         slots = days.slots
         if not np.nansum(series) > 0:  # no calls in the window: nothing to smooth
             return _IntervalFitted(
@@ -394,22 +407,16 @@ class HoltWinters:
         )
 
 
-class Mstl:
+class Mstl(_Windowed):
     """MSTL (daily and weekly periods) with simple exponential smoothing of trend + remainder."""
 
     name = "mstl"
-
-    def __init__(self, *, window_weeks: int = 8, dispersion_days: int = 56) -> None:
-        self.window_weeks = _positive_int(window_weeks, "window_weeks", minimum=2)
-        self.dispersion_days = _positive_int(dispersion_days, "dispersion_days")
+    min_days = 15
 
     def fit(self, history: pd.Series, *, calendar: pd.DataFrame) -> Fitted:
         """Fit on the last ``window_weeks`` weeks; needs 15 days (two weeks and a day)."""
-        days = _day_matrix(history, model=self.name, min_days=15)
-        _calendar_rows(calendar, days.dates)
-        window = _window_rows(days, self.window_weeks)
+        days, window, series = self._window(history, calendar)
         slots = days.slots
-        series = _flatten(days.values[window])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             decomposition = MSTL(
