@@ -5,8 +5,8 @@ Topology (``NS`` is the event log's namespace, ``APP`` the consumer group):
 - ``NS.calls`` (by call) -> :func:`~streams.facts.fold_call` and the queue signals of
   :func:`~streams.views.call_signals`, both states of a call in table ``calls``;
 - ``NS.agents`` (by agent) -> :func:`~streams.facts.fold_agent`, queue membership and the
-  agent board, in table ``agents``; ACW reports go to ``APP-acw`` (by call) and back into
-  ``calls``;
+  agent board, in table ``agents``; ACW reports go to ``APP-acw`` (one message per batch
+  and calls partition) and back into ``calls``;
 - ``NS.tickets``, ``NS.wfm`` -> their keyed folds;
 - every queue signal is repartitioned by queue through ``APP-queue-signals`` into the
   queue boards (table ``queue-boards``);
@@ -41,8 +41,10 @@ from faust.serializers import codecs
 
 from ingest.contract import InvalidEventError, Topic, decode_event
 from ingest.log.eventlog import dead_letter_headers
+from ingest.log.partitioner import partition_for
 from streams.facts import (
     FACT_TABLES,
+    AcwReported,
     FactRows,
     expire_call,
     fold_agent,
@@ -213,9 +215,9 @@ def make_app(settings: FaustSettings, sink: Callable[[], WarehouseSink]) -> faus
 
     @app.agent(acw_topic)
     async def on_acw(stream: faust.StreamT) -> None:
-        async for reports in stream.take(settings.source_batch, within=0.05):
+        async for groups in stream.take(settings.source_batch, within=0.05):
             cache, rows = _Cache(calls), FactRows()
-            for report in reports:
+            for report in (r for group in groups for r in group):
                 key = report.call_id.encode()
                 facts, where = cache.get(key) or (None, None)
                 facts, done = fold_call(facts, report)
@@ -248,8 +250,13 @@ def make_app(settings: FaustSettings, sink: Callable[[], WarehouseSink]) -> faus
                 board = apply_agent(board or AgentState(agent_id), event, settings.views)
                 cache.set(key, (facts, skills.get(agent_id), states.get(agent_id), board))
             cache.flush()
+            # one message per calls partition: every report in it keys that partition
+            by_partition: dict[int, list[AcwReported]] = {}
             for report in reports:
-                await acw_topic.send(key=report.call_id.encode(), value=report)
+                part = partition_for(report.call_id, parts["calls"])
+                by_partition.setdefault(part, []).append(report)
+            for part, group in by_partition.items():
+                await acw_topic.send(key=group[0].call_id.encode(), partition=part, value=group)
             await emit(rows, signals)
 
     async def fold_keyed(stream: faust.StreamT, origin: Topic, tbl: _Pickled,
