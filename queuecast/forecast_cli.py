@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from queuecast.cli import err, open_event_log, progress, settings
+from queuecast.jsonable import json_value
 
 if TYPE_CHECKING:
     from warehouse.client import Warehouse
@@ -149,14 +150,6 @@ def _models(text: str | None) -> list[str] | None:
     return None if text is None else [m.strip() for m in text.split(",") if m.strip()]
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if hasattr(value, "item"):
-        return _plain(value.item())
-    return value
-
-
 def _backtest(prepared: Any, *, models: list[str] | None, horizons: list[str], test_days: int,
               jobs: int) -> Any:
     from forecasting.workflow import choose_models
@@ -223,12 +216,12 @@ def backtest_command(
             err.print(f"[red]cannot write {table_out}:[/red] {exc}")
             raise typer.Exit(2) from None
     if as_json:
-        rows = [{k: _plain(v) for k, v in row.items()}
+        rows = [{k: json_value(v) for k, v in row.items()}
                 for row in result.table.to_dict("records")]
         chosen = [{"queue": q, "horizon": h, "model": m} for (q, h), m in result.chosen.items()]
         print(json.dumps({"test_days": test_days, "interval_minutes": prepared.interval_minutes,
                           "results": rows, "chosen": chosen, "cleaning_changes": cleaning,
-                          "against_baselines": {h: {k: _plain(v) for k, v in c.items()}
+                          "against_baselines": {h: {k: json_value(v) for k, v in c.items()}
                                                 for h, c in comparisons.items()},
                           "against_baselines_note": "chosen and scored on the same test days"},
                          indent=2))

@@ -48,6 +48,7 @@ from ingest.contract import (
     encode_event,
     make_event,
 )
+from queuecast.jsonable import json_value
 from scheduling.erlang import QueueMetrics, queue_metrics, required_agents
 from scheduling.fitting import HandleTimeFit, PatienceFit, fit_handle_time, fit_patience
 
@@ -318,7 +319,7 @@ class ScheduleCheck:
         records = []
         for start, row in self.intervals.iterrows():
             record = {"start": pd.Timestamp(start).isoformat()}
-            record.update({k: _json(v) for k, v in row.items()})
+            record.update({k: json_value(v) for k, v in row.items()})
             records.append(record)
         return {
             "interval_minutes": self.interval_minutes,
@@ -329,14 +330,9 @@ class ScheduleCheck:
             "patience": (None if self.patience is None
                          else msgspec.to_builtins(self.patience)),
             "patience_mean_s": self.patience_mean,
-            "totals": {k: _json(v) for k, v in self.totals.items()},
+            "totals": {k: json_value(v) for k, v in self.totals.items()},
             "intervals": records, "notes": list(self.notes), "wall_s": round(self.wall_s, 3),
         }
-
-
-def _json(value: Any) -> Any:
-    value = value.item() if isinstance(value, np.generic) else value
-    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def _t_interval(values: NDArray[np.float64], confidence: float) -> tuple[float, float, float]:

@@ -12,11 +12,11 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-import pandas as pd
 import typer
 from rich.markup import escape
 
 from queuecast.cli import err, settings
+from queuecast.jsonable import json_value
 from warehouse.client import Warehouse, WarehouseError, open_warehouse
 from warehouse.migrations import MigrationError, migrate
 
@@ -80,16 +80,6 @@ def migrate_command(url: UrlOption = None, as_json: JsonOption = False) -> None:
         typer.echo("up to date: no migration to apply")
 
 
-def _cell(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return None
-    if isinstance(value, dt.date | pd.Timestamp):
-        return value.isoformat()
-    if hasattr(value, "item"):
-        return value.item()
-    return value if isinstance(value, int | float | str | bool | list) else str(value)
-
-
 @warehouse_app.command("query")
 def query_command(
     sql: Annotated[str, typer.Argument(help="A SELECT; parameter markers are %(name)s.")],
@@ -108,7 +98,7 @@ def query_command(
             err.print(f"[red]query error:[/red] {exc}")
             raise typer.Exit(1) from None
     if as_json:
-        records = [{str(k): _cell(v) for k, v in row.items()}
+        records = [{str(k): json_value(v) for k, v in row.items()}
                    for row in frame.astype(object).to_dict(orient="records")]
         typer.echo(json.dumps(records))
     else:
