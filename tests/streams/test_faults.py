@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -61,12 +62,22 @@ def queuecast(env: Mapping[str, str], *args: str, timeout: float = 60) -> Any:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def start_runner(env: Mapping[str, str], err: Path, *args: str) -> subprocess.Popen[str]:
-    """``queuecast streams run --json ARGS`` in the background, stderr into ``err``."""
+@contextmanager
+def started_runner(env: Mapping[str, str], err: Path,
+                   *args: str) -> Iterator[subprocess.Popen[str]]:
+    """``queuecast streams run --json ARGS`` in the background, stderr into ``err``; killed
+    on the way out if the test left it running."""
     with err.open("w") as sink:  # the child keeps its own handle
-        return subprocess.Popen([sys.executable, "-m", "queuecast", "streams", "run", "--json",
-                                 *args], env=dict(env), cwd=env["QUEUECAST_HOME"],
-                                stdout=subprocess.PIPE, stderr=sink, text=True)
+        runner = subprocess.Popen([sys.executable, "-m", "queuecast", "streams", "run",
+                                   "--json", *args], env=dict(env),
+                                  cwd=env["QUEUECAST_HOME"], stdout=subprocess.PIPE,
+                                  stderr=sink, text=True)
+    try:
+        yield runner
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait()
 
 
 def committed(home: Path) -> int:
@@ -138,17 +149,12 @@ def killed_mid_run(tmp_path: Path, events: list[Event]) -> tuple[dict[str, str],
     fill(env, events)
     total = len(events)
     err = tmp_path / "killed.err"
-    runner = start_runner(env, err)
-    try:
+    with started_runner(env, err) as runner:
         # A fifth: past several 2,000-row writes, far from the end.
         wait_for(lambda: committed(home) >= total // 5, what="a fifth committed",
                  runner=runner, err=err)
         runner.send_signal(signal.SIGKILL)
         runner.wait(timeout=10)
-    finally:
-        if runner.poll() is None:
-            runner.kill()
-            runner.wait()
     assert runner.returncode == -signal.SIGKILL
     at_kill = committed(home)
     assert total // 5 <= at_kill < total  # it really died mid-run
@@ -191,16 +197,11 @@ def test_kill_9_mid_run_then_restart_at_once(tmp_path: Path, two_days: list[Even
     home = Path(env["QUEUECAST_HOME"])
     total = len(two_days)
     err = tmp_path / "restarted.err"
-    runner = start_runner(env, err)
-    try:
+    with started_runner(env, err) as runner:
         wait_for(lambda: committed(home) == total, what="everything committed",
                  runner=runner, err=err, limit_s=45)
         runner.send_signal(signal.SIGINT)
         runner.communicate(timeout=30)
-    finally:
-        if runner.poll() is None:
-            runner.kill()
-            runner.wait()
     assert runner.returncode == 0, err.read_text()[-4000:]
     # Calls still waiting for after-call work are written by a final drain, as a rebuild does.
     drained = queuecast(env, "streams", "run", "--until-idle")
@@ -263,8 +264,7 @@ def test_server_outage_under_load_is_retried_and_loses_nothing(
             produced += len(chunk)
 
         produce(chunks[0])
-        runner = start_runner(env, err, "--url", live)
-        try:
+        with started_runner(env, err, "--url", live) as runner:
             wait_for(lambda: committed(home) == produced, what="the first chunk committed",
                      runner=runner, err=err)
             produce(chunks[1])
@@ -288,10 +288,6 @@ def test_server_outage_under_load_is_retried_and_loses_nothing(
                      runner=runner, err=err, limit_s=45)
             runner.send_signal(signal.SIGINT)
             out, _ = runner.communicate(timeout=30)
-        finally:
-            if runner.poll() is None:
-                runner.kill()
-                runner.wait()
     assert runner.returncode == 0, err.read_text()[-4000:]
     stopped = json.loads(out.strip().splitlines()[-1])
     assert stopped["retries"] > 0
